@@ -1,0 +1,46 @@
+# lb-pipelines: two commands. `make run` does the main job on the bundled sample; `make test`
+# runs the whole suite. Both create or reuse the virtual environment in .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+# The venv first on PATH: dagster-dbt looks for the `dbt` executable there.
+export PATH := $(BIN):$(PATH)
+
+PROVIDERS ?= 2000
+DAYS ?= 365
+
+.PHONY: run test dev prepare bench sample docs clean
+
+run: prepare ## materialize everything on the bundled sample and print where things are
+	$(BIN)/lb-pipelines run
+
+test: prepare ## the whole suite (starts and stops the servers it needs)
+	$(BIN)/python -m pytest
+
+dev: prepare ## the Dagster UI on http://127.0.0.1:3000
+	$(BIN)/lb-pipelines dev
+
+bench: prepare ## generate PROVIDERS x DAYS, extract (directory and simulator), load; print figures
+	$(BIN)/python bench/foundation.py --providers $(PROVIDERS) --days $(DAYS)
+
+sample: $(STAMP) ## regenerate the bundled sample (see data/sample/README.md)
+	$(BIN)/lb-generate --out data/sample --providers 150 --days 212 --seed 2026 \
+		--start 2026-09-01 --as-of 2026-11-22T07:00:00-06:00
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# constraints.txt pins every package to the versions the suite last passed with
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $@
+
+# The dbt manifest, prepared ahead of time: definitions never parse dbt at import time.
+dbt_project/target/manifest.json: $(STAMP) dbt_project/dbt_project.yml $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null)
+	cd $(CURDIR) && $(BIN)/dagster-dbt project prepare-and-package --file lb_pipelines/warehouse/dbt_project.py
+
+prepare: dbt_project/target/manifest.json
+
+clean: ## remove what make run made (keeps the venv and the bundled sample)
+	rm -rf data/warehouse.duckdb* data/outbox data/dagster_home dbt_project/target

@@ -1,0 +1,70 @@
+"""Where things are: every path and switch of the interface spec, read from the environment.
+
+Defaults keep everything inside the repo's `data/` folder so `make run` works on a fresh clone.
+Read lazily (functions, not constants) so a test or a CLI can set the environment first.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = REPO_ROOT / "data"
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+# How far around today the raw load reads windowed entities (slots, schedules, requests,
+# tallies) when a run does not name its own window. Wide enough for every integration's
+# default window and the current and previous pay periods.
+DEFAULT_WINDOW_DAYS_BACK = 90
+DEFAULT_WINDOW_DAYS_FORWARD = 180
+
+
+def _path(var: str, default: Path) -> Path:
+    value = os.environ.get(var, "").strip()
+    return Path(value).expanduser().resolve() if value else default
+
+
+def source_dir() -> Path:
+    return _path("LB_SOURCE_DIR", DATA_DIR / "sample")
+
+
+def api_url() -> str | None:
+    return os.environ.get("LB_API_URL", "").strip() or None
+
+
+def config_dir() -> Path:
+    return _path("LB_CONFIG_DIR", DATA_DIR / "config")
+
+
+def warehouse_path() -> Path:
+    return _path("LB_WAREHOUSE", DATA_DIR / "warehouse.duckdb")
+
+
+def outbox_dir() -> Path:
+    return _path("LB_OUTBOX_DIR", DATA_DIR / "outbox")
+
+
+def dagster_home() -> Path:
+    return _path("DAGSTER_HOME", DATA_DIR / "dagster_home")
+
+
+def _int(var: str, default: int) -> int:
+    value = os.environ.get(var, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{var}={value!r} is not a whole number of days") from None
+    if number < 0:
+        raise ValueError(f"{var}={value!r} must not be negative")
+    return number
+
+
+def window_days_back() -> int:
+    return _int("LB_WINDOW_DAYS_BACK", DEFAULT_WINDOW_DAYS_BACK)
+
+
+def window_days_forward() -> int:
+    return _int("LB_WINDOW_DAYS_FORWARD", DEFAULT_WINDOW_DAYS_FORWARD)

@@ -1,0 +1,55 @@
+"""The dbt project as Dagster assets: models are assets, dbt tests are asset checks."""
+
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_duckdb import DuckDBResource
+
+from lb_pipelines.warehouse.dbt_project import lightning_bolt_dbt
+
+
+class WarehouseTranslator(DagsterDbtTranslator):
+    """Groups models by layer so the UI reads source → staging → marts → exports."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props.get("resource_type") == "source":
+            return None
+        folder = dbt_resource_props.get("fqn", ["", "models"])[1:2]
+        return f"warehouse_{folder[0]}" if folder else "warehouse"
+
+
+@contextlib.contextmanager
+def _warehouse_env(database: str) -> Iterator[None]:
+    """dbt finds the warehouse through LB_WAREHOUSE (profiles.yml); point it at this run's file."""
+    previous = os.environ.get("LB_WAREHOUSE")
+    os.environ["LB_WAREHOUSE"] = str(database)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("LB_WAREHOUSE", None)
+        else:
+            os.environ["LB_WAREHOUSE"] = previous
+
+
+@dbt_assets(
+    manifest=lightning_bolt_dbt.manifest_path,
+    dagster_dbt_translator=WarehouseTranslator(),
+    pool="warehouse",
+)
+def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBResource):
+    with _warehouse_env(warehouse.database):
+        yield from dbt.cli(["build"], context=context).stream()
+
+
+def dbt_resource() -> DbtCliResource:
+    # The dbt installed beside this Python, so a venv works without being on PATH.
+    beside = Path(sys.executable).parent / "dbt"
+    executable = str(beside) if beside.exists() else "dbt"
+    return DbtCliResource(project_dir=lightning_bolt_dbt, dbt_executable=executable)

@@ -1,0 +1,136 @@
+"""One Dagster asset per Lightning Bolt entity, loading it into the warehouse's `raw` schema."""
+
+
+import datetime as dt
+from typing import Optional
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from lb_pipelines import clock, settings
+from lb_pipelines.lightning_bolt.contract import ENTITIES, Window
+from lb_pipelines.lightning_bolt.records import SourceRecordError
+from lb_pipelines.lightning_bolt.resource import LightningBoltResource
+from lb_pipelines.warehouse.raw_load import REFERENCES, load_entity
+
+GROUP = "lightning_bolt_raw"
+
+# Reference data first, so a slot's assignment and department are there to check it against.
+UPSTREAM: dict[str, list[str]] = {
+    "assignments": ["departments"],
+    "schedules": ["departments"],
+    "personnel": ["departments"],
+    "slots": ["schedules", "assignments", "personnel", "departments"],
+    "requests": ["personnel"],
+    "tallies": ["personnel"],
+}
+
+
+def raw_asset_key(entity: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", entity])
+
+
+class RawLoadConfig(dg.Config):
+    """The window of dates to read and replace; both empty means the default window around today."""
+
+    start_date: Optional[str] = None
+    end_date: Optional[str] = None
+
+
+def default_window() -> Window:
+    today = clock.today()
+    return Window(
+        today - dt.timedelta(days=settings.window_days_back()),
+        today + dt.timedelta(days=settings.window_days_forward()),
+    )
+
+
+def resolve_window(config: RawLoadConfig) -> Window:
+    if config.start_date is None and config.end_date is None:
+        return default_window()
+    if config.start_date is None or config.end_date is None:
+        raise dg.Failure("give both start_date and end_date for a window, or neither for the default")
+    try:
+        return Window(dt.date.fromisoformat(config.start_date), dt.date.fromisoformat(config.end_date))
+    except ValueError as exc:
+        raise dg.Failure(f"bad window {config.start_date}..{config.end_date}: {exc}") from None
+
+
+def _problems_table(problems: list[dict]) -> dg.MarkdownMetadataValue:
+    lines = ["| record | field | value | reason |", "|---|---|---|---|"]
+    lines += [f"| {p['record_id']} | {p['field']} | {p['value']} | {p['reason']} |" for p in problems[:20]]
+    if len(problems) > 20:
+        lines.append(f"| … {len(problems) - 20} more in raw.load_problems | | | |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def build_raw_asset(entity: str) -> dg.AssetsDefinition:
+    spec = ENTITIES[entity]
+    key = raw_asset_key(entity)
+    has_references = any(e == entity for e, _, _ in REFERENCES)
+    check_specs = [dg.AssetCheckSpec("references_known_records", asset=key)] if has_references else []
+    window_note = {
+        "full": "every record, replaced each run",
+        "date": "records dated in the window; the window is replaced",
+        "range": "records overlapping the window; the window is replaced",
+        "since_id": "appended: only ids above the highest already loaded",
+    }[spec.read]
+
+    @dg.asset(
+        key=key,
+        group_name=GROUP,
+        deps=[raw_asset_key(u) for u in UPSTREAM.get(entity, [])],
+        check_specs=check_specs,
+        kinds={"duckdb", "python"},
+        description=f"Lightning Bolt `{spec.endpoint}` in `raw.{entity}`: {window_note}.",
+        pool="warehouse",
+    )
+    def _raw_asset(
+        context: dg.AssetExecutionContext,
+        config: RawLoadConfig,
+        lightning_bolt: LightningBoltResource,
+        warehouse: DuckDBResource,
+    ) -> dg.MaterializeResult:
+        window = resolve_window(config) if spec.read in ("date", "range") else None
+        source = lightning_bolt.open()
+        try:
+            with warehouse.get_connection() as conn:
+                result = load_entity(conn, source, entity, window=window)
+        except SourceRecordError as exc:
+            raise dg.Failure(
+                description=f"{entity} not loaded, nothing replaced: {exc}",
+                metadata={"where": exc.where, "field": exc.field or "", "reason": exc.reason},
+            ) from exc
+        finally:
+            close = getattr(source, "close", None)
+            if close:
+                close()
+        metadata = {
+            "rows": result.rows,
+            "table_rows": result.table_rows,
+            "window": str(result.window) if result.window else ("since id " + str(result.since_id) if result.since_id is not None else "all"),
+            "source": result.source,
+            "duration_s": round(result.seconds, 3),
+            "problems": len(result.problems),
+        }
+        if result.problems:
+            metadata["problem_rows"] = _problems_table(result.problems)
+            context.log.warning(f"{entity}: {len(result.problems)} rows name records that are not loaded")
+        check_results = (
+            [
+                dg.AssetCheckResult(
+                    check_name="references_known_records",
+                    passed=not result.problems,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"problems": len(result.problems), "see": "raw.load_problems"},
+                )
+            ]
+            if has_references
+            else []
+        )
+        return dg.MaterializeResult(metadata=metadata, check_results=check_results)
+
+    return _raw_asset
+
+
+raw_assets = [build_raw_asset(entity) for entity in ENTITIES]
