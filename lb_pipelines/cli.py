@@ -65,7 +65,11 @@ def run() -> int:
 
     started = time.perf_counter()
     instance = dg.DagsterInstance.get()
-    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+    )
     seconds = time.perf_counter() - started
 
     warehouse = settings.warehouse_path()
