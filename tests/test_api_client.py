@@ -245,7 +245,7 @@ def test_429_waits_the_whole_retry_after(sim, make_client):
     started = time.monotonic()
     assert ids(client.read("slots")) == ALL_SLOTS
     elapsed = time.monotonic() - started
-    assert 2.0 <= elapsed < 3.5  # the 2 s wait plus six loopback pages
+    assert 2.0 <= elapsed < 6.0  # the 2 s wait plus six loopback pages (slack for a busy CI machine)
     assert sim.stats["faults_fired"] == 1
     assert sim.stats["requests"]["/api/v1/slots"] == 7  # 6 pages + page 2 again
 
@@ -256,7 +256,7 @@ def test_429_longer_than_the_retry_budget_fails_at_once(sim, make_client):
     started = time.monotonic()
     with pytest.raises(ApiError) as caught:
         list(client.read("departments"))
-    assert time.monotonic() - started < 1.0  # refused, not slept on
+    assert time.monotonic() - started < 5.0  # refused, not slept on (30 s)
     message = str(caught.value)
     assert "GET /api/v1/departments" in message
     assert "Retry-After 30 s exceeds" in message
@@ -281,7 +281,7 @@ def test_500_forever_fails_naming_endpoint_status_and_attempts_in_bounded_time(s
     elapsed = time.monotonic() - started
     # Waits after attempts 1-3: 0.05, 0.10, 0.20 s, each plus at most 0.05 s jitter, capped at 0.2 s:
     # at least 0.35 s, at most 0.10 + 0.15 + 0.20 = 0.45 s, plus four quick loopback requests.
-    assert 0.35 <= elapsed < 0.45 + 1.0
+    assert 0.35 <= elapsed < 0.45 + 3.0  # slack for a busy CI machine
     message = str(caught.value)
     assert "GET /api/v1/departments" in message
     assert "HTTP 500" in message
@@ -297,7 +297,7 @@ def test_retry_budget_bounds_the_backoff_before_the_attempts_run_out(sim, make_c
     with pytest.raises(ApiError, match="retry budget") as caught:
         list(client.read("departments"))
     # Waits 0.1-0.2, 0.2, 0.2 s...: the client stops before a wait that would end past 0.5 s.
-    assert time.monotonic() - started < 0.5 + 0.5
+    assert time.monotonic() - started < 0.5 + 2.0  # slack for a busy CI machine
     assert 2 <= caught.value.attempts <= 4
 
 

@@ -1,0 +1,22 @@
+select
+    id as personnel_id,
+    first_name,
+    last_name,
+    abbreviation,
+    emp_id,
+    unique_id,
+    custom1,
+    custom2,
+    custom3,
+    custom4,
+    email,
+    cell_phone,
+    pager,
+    personnel_type,
+    department_ids,
+    home_coid,
+    away_coid,
+    is_placeholder,
+    active as is_active,
+    updated_at
+from {{ source('lightning_bolt', 'personnel') }}
