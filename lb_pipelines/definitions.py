@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import settings
 from lb_pipelines.lightning_bolt.resource import LightningBoltResource
+from lb_pipelines.warehouse.bi_assets import published_warehouse
 from lb_pipelines.warehouse.dbt_assets import dbt_resource, warehouse_dbt_assets
 from lb_pipelines.warehouse.raw_assets import raw_assets
 
@@ -16,7 +17,7 @@ def warehouse_resource() -> DuckDBResource:
 
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*raw_assets, warehouse_dbt_assets],
+        assets=[*raw_assets, warehouse_dbt_assets, published_warehouse],
         resources={
             "lightning_bolt": LightningBoltResource(),
             "warehouse": warehouse_resource(),

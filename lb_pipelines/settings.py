@@ -41,6 +41,11 @@ def warehouse_path() -> Path:
     return _path("LB_WAREHOUSE", DATA_DIR / "warehouse.duckdb")
 
 
+def bi_dir() -> Path:
+    """Where BI users read: a published copy of the warehouse and Parquet per mart."""
+    return _path("LB_BI_DIR", DATA_DIR / "bi")
+
+
 def outbox_dir() -> Path:
     return _path("LB_OUTBOX_DIR", DATA_DIR / "outbox")
 

@@ -7,6 +7,7 @@ malformed record is refused the same way wherever it came from.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Callable
 
 from lb_pipelines.lightning_bolt.contract import Entity
@@ -37,16 +38,11 @@ def _is_date(v: Any) -> bool:
     return True
 
 
+_TIME = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]\Z")
+
+
 def _is_time(v: Any) -> bool:
-    return (
-        type(v) is str
-        and len(v) == 5
-        and v[2] == ":"
-        and v[:2].isdigit()
-        and v[3:].isdigit()
-        and int(v[:2]) < 24
-        and int(v[3:]) < 60
-    )
+    return type(v) is str and _TIME.match(v) is not None
 
 
 def _is_timestamp(v: Any) -> bool:
@@ -72,6 +68,21 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+_FieldChecks = tuple[tuple[str, bool, Callable[[Any], bool], str], ...]
+_FIELD_CHECKS: dict[str, _FieldChecks] = {}
+
+
+def _field_checks(entity: Entity) -> _FieldChecks:
+    """(name, required, check, expected) per field, worked out once per entity: this runs per record.
+
+    Keyed by name: hashing the frozen Entity itself would cost more than the checks.
+    """
+    checks = _FIELD_CHECKS.get(entity.name)
+    if checks is None:
+        checks = _FIELD_CHECKS[entity.name] = tuple((f.name, f.required, *_CHECKS[f.type]) for f in entity.fields)
+    return checks
+
+
 def check_record(entity: Entity, record: Any, where: str) -> dict[str, Any]:
     """Return `record` if it has every field of `entity` with the right type, else raise.
 
@@ -79,14 +90,13 @@ def check_record(entity: Entity, record: Any, where: str) -> dict[str, Any]:
     """
     if type(record) is not dict:
         raise SourceRecordError(where, f"expected a JSON object, got {type(record).__name__}")
-    for field in entity.fields:
-        value = record.get(field.name)
+    get = record.get
+    for name, required, check, expected in _field_checks(entity):
+        value = get(name)
         if value is None:
-            if field.required:
-                reason = "required field is missing" if field.name not in record else "required field is null"
-                raise SourceRecordError(where, reason, field.name)
-            continue
-        check, expected = _CHECKS[field.type]
-        if not check(value):
-            raise SourceRecordError(where, f"expected {expected}, got {value!r:.60}", field.name)
+            if required:
+                reason = "required field is missing" if name not in record else "required field is null"
+                raise SourceRecordError(where, reason, name)
+        elif not check(value):
+            raise SourceRecordError(where, f"expected {expected}, got {value!r:.60}", name)
     return record

@@ -178,17 +178,16 @@ REFERENCES: tuple[tuple[str, str, str], ...] = (
     ("tallies", "personnel_id", "personnel"),
 )
 
-_SLOT_DEPARTMENT_SQL = """
-SELECT 'slots', CAST(s.id AS VARCHAR), 'department_id', CAST(x.department_id AS VARCHAR),
-       'slot''s ' || x.via || ' names department ' || x.department_id || ', which is not in departments'
-FROM raw.slots s
-JOIN (
-    SELECT id, department_id, 'assignment ' || id AS via, 'a' AS kind FROM raw.assignments
-    UNION ALL
-    SELECT id, department_id, 'schedule ' || id, 's' FROM raw.schedules
-) x ON (x.kind = 'a' AND x.id = s.assignment_id) OR (x.kind = 's' AND x.id = s.schedule_id)
-WHERE x.department_id NOT IN (SELECT id FROM raw.departments)
-"""
+# A slot's department is named by its assignment and by its schedule; either may be unknown.
+# Two plain joins, not one join on an OR: DuckDB runs an OR condition as a nested loop.
+_SLOT_DEPARTMENT_SQL = " UNION ALL ".join(
+    f"""SELECT 'slots', CAST(s.id AS VARCHAR), 'department_id', CAST(x.department_id AS VARCHAR),
+               'slot''s {via} ' || x.id || ' names department ' || x.department_id
+               || ', which is not in departments'
+        FROM raw.slots s JOIN raw.{table} x ON x.id = s.{key}
+        WHERE x.department_id NOT IN (SELECT id FROM raw.departments)"""
+    for via, table, key in (("assignment", "assignments", "assignment_id"), ("schedule", "schedules", "schedule_id"))
+)
 
 
 def _affected_by(entity: str) -> list[str]:
