@@ -25,6 +25,11 @@ dev: prepare ## the Dagster UI on http://127.0.0.1:3000
 bench: prepare ## generate PROVIDERS x DAYS, extract (directory and simulator), load; print figures
 	$(BIN)/python bench/foundation.py --providers $(PROVIDERS) --days $(DAYS)
 
+docs: prepare ## the dbt docs site (describes every model and column) from the warehouse make run built
+	cd dbt_project && $(BIN)/dbt docs generate --profiles-dir . --quiet
+	@echo "dbt docs: $(CURDIR)/dbt_project/target/index.html"
+	@echo "serve it: cd dbt_project && $(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080"
+
 sample: $(STAMP) ## regenerate the bundled sample (see data/sample/README.md)
 	$(BIN)/lb-generate --out data/sample --providers 150 --days 212 --seed 2026 \
 		--start 2026-09-01 --as-of 2026-11-22T07:00:00-06:00
@@ -43,4 +48,4 @@ dbt_project/target/manifest.json: $(STAMP) dbt_project/dbt_project.yml $(shell f
 prepare: dbt_project/target/manifest.json
 
 clean: ## remove what make run made (keeps the venv and the bundled sample)
-	rm -rf data/warehouse.duckdb* data/outbox data/dagster_home dbt_project/target
+	rm -rf data/warehouse.duckdb* data/bi data/outbox data/dagster_home dbt_project/target

@@ -6,6 +6,7 @@
 Phases, each in its own process so its peak memory (max RSS) is its own:
   generate        lb-generate writes the JSON Lines directory source
   load/directory  every entity from the directory source into a fresh DuckDB warehouse
+  dbt build       every dbt model, snapshot and test on the directory warehouse (rows = slots)
   load/api        every entity through the simulator over HTTP into another fresh warehouse
                   (the simulator's own peak RSS is printed beside it)
 """
@@ -75,6 +76,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", help="folder to keep the generated system and warehouses in")
     parser.add_argument("--skip-api", action="store_true", help="skip the load through the simulator")
+    parser.add_argument("--skip-dbt", action="store_true", help="skip the dbt build")
     parser.add_argument("--_load", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._load:
@@ -107,6 +109,16 @@ def main() -> None:
         )
         loaded = sum(json.loads(out).values())
         row("load/directory", seconds, loaded, rss, f"warehouse {warehouse.stat().st_size / 2**20:,.0f} MiB")
+
+        if not args.skip_dbt:
+            dbt_dir = Path(__file__).resolve().parents[1] / "dbt_project"
+            target = work / "dbt_target"
+            seconds, rss, _ = run_measured(
+                [str(BIN / "dbt"), "build", "--project-dir", str(dbt_dir), "--profiles-dir", str(dbt_dir),
+                 "--target-path", str(target), "--log-path", str(target), "--quiet"],
+                env | {"LB_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            )
+            row("dbt build", seconds, manifest["rows"]["slots"], rss, f"warehouse {warehouse.stat().st_size / 2**20:,.0f} MiB")
 
         if not args.skip_api:
             sim_env = env | {"LB_CLIENT_ID": "bench", "LB_CLIENT_SECRET": "bench-secret"}
