@@ -81,6 +81,7 @@ def run() -> int:
         "clock": os.environ.get("LB_NOW", "real clock"),
         "source": settings.api_url() or str(settings.source_dir()),
         "warehouse": str(warehouse),
+        "bi_copy": str(settings.bi_dir() / "warehouse.duckdb"),
         "outbox": str(settings.outbox_dir()),
         "dagster_home": os.environ["DAGSTER_HOME"],
         "tables": counts,
@@ -93,6 +94,7 @@ def run() -> int:
     print(f"  warehouse:    {warehouse}")
     for table, rows in counts.items():
         print(f"      {table:<45} {rows:>9} rows")
+    print(f"  BI reads:     {summary['bi_copy']} (and parquet/ beside it)")
     print(f"  outbox:       {summary['outbox']}")
     print(f"  run summary:  {summary_path}")
     print(f"  Dagster UI:   make dev (runs are kept in {summary['dagster_home']})")
