@@ -65,18 +65,26 @@ def run() -> int:
 
     started = time.perf_counter()
     instance = dg.DagsterInstance.get()
-    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    results = [
+        defs.resolve_job_def(MAIN_JOB).execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
+    ]
+    period = _current_pay_period(instance)
+    if period and results[0].success:
+        results.append(
+            defs.resolve_job_def("pay_period_exports").execute_in_process(
+                instance=instance, raise_on_error=False, run_config=quiet, partition_key=period
+            )
+        )
     seconds = time.perf_counter() - started
+    success = all(r.success for r in results)
 
     warehouse = settings.warehouse_path()
     counts = _table_counts(warehouse) if warehouse.exists() else {}
     summary = {
-        "run_id": result.run_id,
-        "status": "SUCCESS" if result.success else "FAILURE",
+        "run_ids": [r.run_id for r in results],
+        "pay_period": period,
+        "status": "SUCCESS" if success else "FAILURE",
         "seconds": round(seconds, 1),
         "clock": os.environ.get("LB_NOW", "real clock"),
         "source": settings.api_url() or str(settings.source_dir()),
@@ -89,7 +97,9 @@ def run() -> int:
     summary_path = settings.dagster_home() / "last_run.json"
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
 
-    print(f"\nrun {summary['run_id']}: {summary['status']} in {summary['seconds']} s")
+    print(f"\nruns {', '.join(summary['run_ids'])}: {summary['status']} in {summary['seconds']} s")
+    if period:
+        print(f"  pay period:   {period} (Kronos exports)")
     print(f"  source:       {summary['source']}")
     print(f"  warehouse:    {warehouse}")
     for table, rows in counts.items():
@@ -98,11 +108,44 @@ def run() -> int:
     print(f"  outbox:       {summary['outbox']}")
     print(f"  run summary:  {summary_path}")
     print(f"  Dagster UI:   make dev (runs are kept in {summary['dagster_home']})")
-    if not result.success:
-        for event in result.all_events:
+    deliveries = _deliveries(warehouse, [r.run_id for r in results]) if warehouse.exists() else []
+    for integration, file_name, status, location in deliveries:
+        print(f"  delivered:    {integration:<22} {status:<9} {location or file_name}")
+    for run in results:
+        for event in run.all_events:
             if event.is_step_failure:
                 print(f"  FAILED {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
-    return 0 if result.success else 1
+    return 0 if success else 1
+
+
+def _current_pay_period(instance) -> str | None:
+    """Register pay-period partitions and return the current one, when Kronos WFD is on."""
+    from lb_pipelines.integrations.config import ConfigError, load_integration
+    from lb_pipelines.integrations.kronos_wfd.assets import ensure_pay_periods
+
+    try:
+        config = load_integration("kronos_wfd")
+    except ConfigError:
+        return None  # the config asset fails the run with the details
+    if config is None or not config.enabled:
+        return None
+    return ensure_pay_periods(instance, config.settings).key
+
+
+def _deliveries(warehouse: Path, run_ids: list[str]) -> list[tuple]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        present = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'delivery' AND table_name = 'ledger'"
+        ).fetchall()[0][0]
+        if not present:
+            return []
+        return conn.execute(
+            "SELECT integration, file_name, status, location FROM delivery.ledger "
+            "WHERE run_id IN (SELECT unnest($ids)) ORDER BY delivered_at",
+            {"ids": run_ids},
+        ).fetchall()
 
 
 def dev(port: int) -> int:

@@ -1,14 +1,18 @@
-"""Assembles the project for Dagster: assets, checks and resources. Nothing else lives here."""
-
+"""Assembles the project for Dagster: assets, checks, jobs and resources. Nothing else lives here."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import settings
+from lb_pipelines.integrations.config_assets import config_assets
+from lb_pipelines.integrations.epic_on_call_finder.assets import epic_on_call_finder_file
+from lb_pipelines.integrations.kronos_wfd.assets import PAY_PERIODS, kronos_wfd_file
 from lb_pipelines.lightning_bolt.resource import LightningBoltResource
 from lb_pipelines.warehouse.bi_assets import published_warehouse
 from lb_pipelines.warehouse.dbt_assets import dbt_resource, warehouse_dbt_assets
 from lb_pipelines.warehouse.raw_assets import raw_assets
+
+PARTITIONED_BY_PAY_PERIOD = [kronos_wfd_file]
 
 
 def warehouse_resource() -> DuckDBResource:
@@ -17,19 +21,34 @@ def warehouse_resource() -> DuckDBResource:
 
 def build_definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*raw_assets, warehouse_dbt_assets, published_warehouse],
+        assets=[
+            *raw_assets,
+            *config_assets(),
+            warehouse_dbt_assets,
+            published_warehouse,
+            epic_on_call_finder_file,
+            *PARTITIONED_BY_PAY_PERIOD,
+        ],
         resources={
             "lightning_bolt": LightningBoltResource(),
             "warehouse": warehouse_resource(),
             "dbt": dbt_resource(),
         },
+        jobs=[
+            # The main job (`make run`): source → raw → config → dbt → BI copy → file exports.
+            dg.define_asset_job(
+                "full_refresh",
+                selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*PARTITIONED_BY_PAY_PERIOD),
+            ),
+            # One pay period of the payroll exports (run for the current period after full_refresh).
+            dg.define_asset_job(
+                "pay_period_exports",
+                selection=dg.AssetSelection.assets(*PARTITIONED_BY_PAY_PERIOD),
+                partitions_def=PAY_PERIODS,
+            ),
+        ],
         # DuckDB has one writer at a time: steps that write the warehouse run one after the
         # other in the run's own process (no per-step process start-up either).
-        jobs=[
-            # The main job (`make run`): every asset, source to warehouse (and, as they are
-            # added, exports and deliveries).
-            dg.define_asset_job("full_refresh", selection=dg.AssetSelection.all()),
-        ],
         executor=dg.in_process_executor,
     )
 

@@ -15,13 +15,15 @@ from lb_pipelines.warehouse.dbt_project import lightning_bolt_dbt
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
-    """Groups models by layer so the UI reads source → staging → marts → exports."""
+    """Groups models so the UI reads source → staging → marts, and each export with its vendor."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props.get("resource_type") == "source":
             return None
-        folder = dbt_resource_props.get("fqn", ["", "models"])[1:2]
-        return f"warehouse_{folder[0]}" if folder else "warehouse"
+        fqn = dbt_resource_props.get("fqn", [])
+        if len(fqn) > 2 and fqn[1] == "exports":
+            return dbt_resource_props["name"].removeprefix("export_")  # the integration's slug
+        return f"warehouse_{fqn[1]}" if len(fqn) > 2 else "warehouse"
 
 
 @contextlib.contextmanager

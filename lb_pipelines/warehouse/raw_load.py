@@ -23,6 +23,7 @@ from lb_pipelines.lightning_bolt.source import LightningBoltSource
 
 RAW_SCHEMA = "raw"
 PROBLEMS_TABLE = f"{RAW_SCHEMA}.load_problems"
+LOAD_LOG_TABLE = f"{RAW_SCHEMA}.load_log"
 BATCH_SIZE = 50_000
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -55,6 +56,18 @@ def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any
     return conn.execute(sql, params).fetchall()[0][0]
 
 
+def window_is_loaded(conn: duckdb.DuckDBPyConnection, entity: str, window: Window) -> bool:
+    """Whether one load of `entity` read every date of `window` (a load without a window reads all)."""
+    return bool(
+        scalar(
+            conn,
+            f"""SELECT count(*) FROM {LOAD_LOG_TABLE} WHERE entity = $entity
+                AND (window_start IS NULL OR (window_start <= $start AND window_end >= $end))""",
+            {"entity": entity, "start": window.start, "end": window.end},
+        )
+    )
+
+
 def table_name(entity: str) -> str:
     return f"{RAW_SCHEMA}.{entity}"
 
@@ -71,6 +84,12 @@ def ensure_raw_tables(conn: duckdb.DuckDBPyConnection) -> None:
         f"""CREATE TABLE IF NOT EXISTS {PROBLEMS_TABLE} (
             entity VARCHAR, record_id VARCHAR, field VARCHAR, value VARCHAR,
             reason VARCHAR, detected_at TIMESTAMPTZ)"""
+    )
+    # Which windows have been loaded: an export for a past period checks its dates were read.
+    conn.execute(
+        f"""CREATE TABLE IF NOT EXISTS {LOAD_LOG_TABLE} (
+            entity VARCHAR, window_start DATE, window_end DATE, since_id BIGINT,
+            rows BIGINT, source VARCHAR, loaded_at TIMESTAMPTZ)"""
     )
 
 
@@ -147,6 +166,11 @@ def load_entity(
             conn.execute(insert, {"loaded_at": loaded_at})
             conn.unregister("_lb_batch")
             rows += len(batch)
+        conn.execute(
+            f"INSERT INTO {LOAD_LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [entity, windowed and windowed.start, windowed and windowed.end, since_id, rows,
+             source.description, loaded_at],
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

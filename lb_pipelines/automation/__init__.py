@@ -1,0 +1,1 @@
+"""What sensors, schedules and partitioned exports share (pay periods, ...)."""

@@ -1,0 +1,61 @@
+"""The `delivery:` block of an integration's settings.yaml, one model per target type.
+
+Secrets are never values here: `password_env` and `key_path_env` name environment variables
+that are read at the moment of delivery.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OutboxDelivery(_Strict):
+    """Write to `$LB_OUTBOX_DIR/<integration>/` (the embedded default)."""
+
+    type: Literal["outbox"] = "outbox"
+
+
+class DryRunDelivery(_Strict):
+    """Record exactly what would be sent, without sending it (user-acceptance testing)."""
+
+    type: Literal["dry_run"]
+
+
+class SftpDelivery(_Strict):
+    """Upload to an SFTP server; the host key must be in `known_hosts` (never auto-added)."""
+
+    type: Literal["sftp"]
+    host: str
+    port: int = Field(22, ge=1, le=65535)
+    username: str
+    password_env: Optional[str] = None
+    key_path_env: Optional[str] = None
+    known_hosts: str  # path to an OpenSSH known_hosts file holding the server's host key
+    remote_dir: str = "."
+    timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> "SftpDelivery":
+        if bool(self.password_env) == bool(self.key_path_env):
+            raise ValueError("give exactly one of password_env or key_path_env (names of environment variables)")
+        return self
+
+
+class HttpDelivery(_Strict):
+    """Push to a vendor API (integrations that push; the adapter owns the HTTP shape)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: Literal["http"]
+    base_url: str
+
+
+Delivery = Annotated[
+    Union[OutboxDelivery, DryRunDelivery, SftpDelivery, HttpDelivery], Field(discriminator="type")
+]

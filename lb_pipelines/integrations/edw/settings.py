@@ -1,0 +1,9 @@
+"""Enterprise data warehouse zip: only the common settings; it sends everything, so no mapping."""
+
+from __future__ import annotations
+
+from lb_pipelines.integrations.config import CommonSettings
+
+
+class EdwSettings(CommonSettings):
+    cadence: str = "0 2 * * *"
