@@ -17,6 +17,7 @@ run: prepare ## materialize everything on the bundled sample and print where thi
 	$(BIN)/lb-pipelines run
 
 test: prepare ## the whole suite (starts and stops the servers it needs)
+	@scripts/install-test-services.sh  # OpenSSH sshd from Debian, when missing (root; CI is root)
 	$(BIN)/python -m pytest
 
 dev: prepare ## the Dagster UI on http://127.0.0.1:3000

@@ -5,6 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import settings
 from lb_pipelines.integrations.config_assets import config_assets
+from lb_pipelines.integrations.edw.assets import edw_zip
 from lb_pipelines.integrations.epic_on_call_finder.assets import epic_on_call_finder_file
 from lb_pipelines.integrations.kronos_wfd.assets import PAY_PERIODS, kronos_wfd_file
 from lb_pipelines.lightning_bolt.resource import LightningBoltResource
@@ -27,6 +28,7 @@ def build_definitions() -> dg.Definitions:
             warehouse_dbt_assets,
             published_warehouse,
             epic_on_call_finder_file,
+            edw_zip,
             *PARTITIONED_BY_PAY_PERIOD,
         ],
         resources={

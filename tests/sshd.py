@@ -47,6 +47,14 @@ class SshdServer:
     workdir: str
     log_path: str  # sshd's own log (-e), for diagnosing a failing test
 
+    def delivery(self, remote_dir: str | Path, *, password_env: str | None = None,
+                 key_path_env: str | None = None, **extra) -> dict:
+        """A `delivery:` block (as in settings.yaml) for this server; the caller sets the named
+        environment variable to `password` or `key_path`."""
+        credential = {"password_env": password_env} if password_env else {"key_path_env": key_path_env}
+        return {"type": "sftp", "host": self.host, "port": self.port, "username": self.username,
+                "known_hosts": self.known_hosts, "remote_dir": str(remote_dir), **credential, **extra}
+
     def session_pids(self) -> list[int]:
         """The per-connection sshd processes (and theirs), below the listening sshd."""
         return _descendants(self.sshd_pid)

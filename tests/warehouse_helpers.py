@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from lb_pipelines import settings
+from lb_pipelines.integrations.config import integrations, write_config_to_warehouse
 from lb_pipelines.lightning_bolt.contract import ENTITIES
 from lb_pipelines.lightning_bolt.directory_source import DirectorySource
 from lb_pipelines.warehouse.raw_load import load_entity
@@ -25,6 +26,8 @@ def load_system(folder: Path, system: dict[str, list[dict[str, Any]]], warehouse
     with duckdb.connect(str(warehouse)) as conn:
         for entity in ENTITIES:
             load_entity(conn, source, entity)
+        for integration in integrations():  # every integration off: empty config tables for dbt
+            write_config_to_warehouse(conn, integration, None)
     return warehouse
 
 

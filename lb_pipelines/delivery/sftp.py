@@ -107,7 +107,8 @@ class SftpTarget:
         path = os.path.expanduser(self.settings.known_hosts)
         if not Path(path).is_file():
             raise DeliveryError(
-                f"{self.description}: known_hosts file {path} not found: refusing to connect to an unverified host"
+                f"{self.description}: known_hosts file {path} not found: "
+                "refusing to connect to an unverified host"
             )
         return path
 
@@ -153,15 +154,16 @@ class SftpTarget:
             )
         if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc):
             return DeliveryError(
-                f"{where}: host {self._host_key_name} is not in known_hosts ({known_hosts}): refusing to connect"
+                f"{where}: host {self._host_key_name} is not in known_hosts ({known_hosts}): "
+                "refusing to connect"
             )
         if isinstance(exc, paramiko.AuthenticationException) and "timeout" not in str(exc).lower():
             source = f"password from {s.password_env}" if s.password_env else f"key from {s.key_path_env}"
             return DeliveryError(f"{where}: login refused for user {s.username} ({source})")
-        if isinstance(exc, (FileNotFoundError, PermissionError)):  # SFTP status: the folder, not the line
+        if isinstance(exc, (FileNotFoundError, PermissionError)):  # SFTP status: no folder, no permission
             return DeliveryError(f"{where}: cannot write {file_name}: {exc.strerror or exc}")
         if isinstance(exc, (OSError, EOFError, paramiko.SSHException)):
-            text = str(exc).strip().rstrip(":") or "connection dropped"
+            text = (getattr(exc, "strerror", None) or str(exc)).strip().rstrip(":") or "connection dropped"
             return _Retryable(f"{text} ({type(exc).__name__})")
         return DeliveryError(f"{where}: upload of {file_name} failed: {type(exc).__name__}: {exc}")
 

@@ -19,7 +19,7 @@ from dagster_duckdb import DuckDBResource
 from lb_pipelines import settings as paths
 from lb_pipelines.delivery.ledger import LedgerEntry, Problem, StateRow, deliver_and_record, record_problems
 from lb_pipelines.delivery.settings import DryRunDelivery, OutboxDelivery, SftpDelivery
-from lb_pipelines.delivery.targets import DryRunTarget, OutboxTarget, Target
+from lb_pipelines.delivery.targets import DeliveryError, DryRunTarget, OutboxTarget, Target
 
 PREVIEW_ROWS = 10
 PROBLEMS_CHECK = "no_problem_rows"
@@ -72,6 +72,10 @@ class ExportFile:
     coverage_gaps: int = 0
     new_state: Optional[list[StateRow]] = None  # for delta integrations
     extra_metadata: dict[str, Any] = field(default_factory=dict)
+    # A file that is not one CSV (the EDW zip): its bytes and row count; `columns`/`rows`
+    # are then only the preview.
+    content: Optional[bytes] = None
+    row_count: Optional[int] = None
 
 
 def deliver_export(
@@ -82,22 +86,30 @@ def deliver_export(
         record_problems(conn, export.integration, export.scope, context.run.run_id, export.problems)
     for problem in export.problems[:20]:
         context.log.warning(f"{export.integration}: skipped {problem.record}: {problem.reason}")
-    content = render_csv(export.columns, export.rows)
+    content = export.content if export.content is not None else render_csv(export.columns, export.rows)
+    row_count = export.row_count if export.row_count is not None else len(export.rows)
     target = target_for(delivery)
-    entry: LedgerEntry = deliver_and_record(
-        warehouse.get_connection,
-        target,
-        integration=export.integration,
-        scope=export.scope,
-        file_name=export.file_name,
-        content=content,
-        rows=len(export.rows),
-        run_id=context.run.run_id,
-        new_state=export.new_state,
-    )
+    try:
+        entry: LedgerEntry = deliver_and_record(
+            warehouse.get_connection,
+            target,
+            integration=export.integration,
+            scope=export.scope,
+            file_name=export.file_name,
+            content=content,
+            rows=row_count,
+            run_id=context.run.run_id,
+            new_state=export.new_state,
+        )
+    except DeliveryError as exc:
+        # Recorded as a failed ledger row; nothing advanced, so the next run sends it again.
+        raise dg.Failure(
+            description=f"{export.integration}: {export.file_name} was not delivered: {exc}",
+            metadata={"file": export.file_name, "target": target.description, "rows": row_count},
+        ) from exc
     receipt = entry.receipt
     metadata = {
-        "rows": len(export.rows),
+        "rows": row_count,
         "problems": len(export.problems),
         "coverage_gaps": export.coverage_gaps,
         "file": export.file_name,
