@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 PROVIDERS ?= 2000
 DAYS ?= 365
 
-.PHONY: run test dev prepare bench sample docs clean
+.PHONY: run test dev prepare bench bench-exports sample docs clean
 
 run: prepare ## materialize everything on the bundled sample and print where things are
 	$(BIN)/lb-pipelines run
@@ -30,6 +30,10 @@ docs: prepare ## the dbt docs site (describes every model and column) from the w
 	cd dbt_project && $(BIN)/dbt docs generate --profiles-dir . --quiet
 	@echo "dbt docs: $(CURDIR)/dbt_project/target/index.html"
 	@echo "serve it: cd dbt_project && $(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080"
+
+bench-exports: prepare ## render and deliver each export (outbox, local sshd) beside a plain COPY
+	@scripts/install-test-services.sh
+	$(BIN)/python bench/exports.py --providers $(PROVIDERS) --days $(DAYS)
 
 sample: $(STAMP) ## regenerate the bundled sample (see data/sample/README.md)
 	$(BIN)/lb-generate --out data/sample --providers 150 --days 212 --seed 2026 \

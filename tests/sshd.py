@@ -11,6 +11,7 @@ See shared/notes/real-services-here.md for the traps these settings avoid.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -131,6 +132,13 @@ def _start(config: Path, log_path: Path, port: int) -> subprocess.Popen:
 def sshd_server() -> Iterator[SshdServer]:
     if os.geteuid() != 0:
         pytest.skip("the real-sshd tests need root (a local user and sshd's privilege separation)")
+    with running_sshd() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_sshd() -> Iterator[SshdServer]:
+    """A real OpenSSH sshd on 127.0.0.1 for as long as the block runs (tests and benchmarks)."""
     if not os.access(SSHD, os.X_OK):
         subprocess.run([str(INSTALL_SCRIPT)], check=True)
     work = Path(tempfile.mkdtemp(prefix="lb-sshd-"))

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from lb_pipelines import clock
 from lb_pipelines.delivery.targets import DeliveryError, Receipt, Target
@@ -134,13 +135,23 @@ def deliver_and_record(
             conn.execute(
                 f"DELETE FROM {SCHEMA}.delivered_state WHERE integration = ? AND scope = ?", [integration, scope]
             )
-            conn.executemany(
-                f"INSERT INTO {SCHEMA}.delivered_state VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (integration, scope, r.key, r.hash, orjson.dumps(r.values).decode(), delivery_id)
-                    for r in new_state
-                ],
+            state = list(new_state)
+            # Through Arrow: a pay period can hold a few hundred thousand rows.
+            _state_batch = pa.table(
+                {
+                    "row_key": [r.key for r in state],
+                    "row_hash": [r.hash for r in state],
+                    "row_values": [orjson.dumps(r.values).decode() for r in state],
+                },
+                schema=pa.schema([("row_key", pa.string()), ("row_hash", pa.string()), ("row_values", pa.string())]),
             )
+            conn.register("_lb_state", _state_batch)
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.delivered_state SELECT ?, ?, row_key, row_hash, CAST(row_values AS JSON), ? "
+                "FROM _lb_state",
+                [integration, scope, delivery_id],
+            )
+            conn.unregister("_lb_state")
         conn.execute("COMMIT")
     if error is not None:
         raise DeliveryError(error)
