@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from pipeline_helpers import metadata_of, run_pipeline, step_failures, write_config
-from tiny_system import TS, fresh, write_system
+from tiny_system import fresh, slot, write_system
 
 SETTINGS = """
 enabled: true
@@ -25,11 +25,6 @@ MAPPING = """assignment_id,epic_team_id,team_name,role,note_prefix,team_comment,
 102,OCF-OR-01,OR Day,Attending,,,1
 201,OCF-ED-01,ED,Physician,,,1
 """
-
-
-def slot(id_, schedule, day, assignment, person, start, end, notes=None):
-    return {"id": id_, "schedule_id": schedule, "date": day, "assignment_id": assignment, "personnel_id": person,
-            "start_time": start, "end_time": end, "notes": notes, "updated_at": TS}
 
 
 def system():

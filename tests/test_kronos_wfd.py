@@ -16,7 +16,7 @@ import requests
 
 from lb_pipelines.lightning_bolt.simulator import Simulator
 from pipeline_helpers import metadata_of, run_pipeline, step_failures, write_config
-from tiny_system import TS, fresh, write_system
+from tiny_system import fresh, slot, write_system
 
 PERIOD, NEXT_PERIOD = "2026-11-01", "2026-11-15"
 SETTINGS = """
@@ -33,11 +33,6 @@ MAPPING = """assignment_id,segment_type,work_rule_transfer,pay_code_edit,open_sh
 """
 HEADER = ["ACTION", "SLOT_ID", "PERSON_NUMBER", "SHIFT_DATE", "START", "END", "SEGMENT_TYPE", "WORK_RULE_TRANSFER",
           "PAY_CODE_EDIT", "OPEN_SHIFT", "BUSINESS_STRUCTURE", "COST_CENTER_TRANSFER", "LABOR_CATEGORIES", "COMMENT"]
-
-
-def slot(id_, schedule, day, assignment, person, start, end):
-    return {"id": id_, "schedule_id": schedule, "date": day, "assignment_id": assignment, "personnel_id": person,
-            "start_time": start, "end_time": end, "notes": None, "updated_at": TS}
 
 
 def system():

@@ -11,16 +11,11 @@ import shutil
 
 import pytest
 
-from tiny_system import TS, fresh
+from tiny_system import TS, fresh, slot
 from warehouse_helpers import load_system, query, run_dbt
 
 UTC = dt.timezone.utc
 SELECT = ["build", "--select", "+fct_shifts", "+fct_coverage", "+fct_shift_history", "+dim_personnel", "+dim_assignments", "+dim_departments", "--indirect-selection", "cautious"]
-
-
-def slot(id_, schedule, day, assignment, person, start, end, updated_at=TS):
-    return {"id": id_, "schedule_id": schedule, "date": day, "assignment_id": assignment, "personnel_id": person,
-            "start_time": start, "end_time": end, "notes": None, "updated_at": updated_at}
 
 
 def system():

@@ -61,6 +61,12 @@ SYSTEM: dict[str, list[dict[str, Any]]] = {
 }
 
 
+def slot(id_, schedule, day, assignment, person, start, end, notes=None, updated_at=TS) -> dict[str, Any]:
+    """A slot record for hand-made fixtures."""
+    return {"id": id_, "schedule_id": schedule, "date": day, "assignment_id": assignment, "personnel_id": person,
+            "start_time": start, "end_time": end, "notes": notes, "updated_at": updated_at}
+
+
 def write_system(folder: Path, system: dict[str, list[dict[str, Any]]] | None = None) -> Path:
     """Write `system` (default: a fresh copy of SYSTEM) as a directory source in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
