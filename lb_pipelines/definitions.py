@@ -1,9 +1,15 @@
-"""Assembles the project for Dagster: assets, checks, jobs and resources. Nothing else lives here."""
+"""Assembles the project for Dagster: assets, checks, jobs, schedules, sensors and resources.
+
+Nothing else lives here.
+"""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import settings
+from lb_pipelines.automation.change_log_sensor import change_log_sensor
+from lb_pipelines.automation.jobs import WAREHOUSE_WRITE_TAG, integration_job
+from lb_pipelines.automation.schedules import integration_schedules
 from lb_pipelines.integrations.config_assets import config_assets
 from lb_pipelines.integrations.edw.assets import edw_zip
 from lb_pipelines.integrations.epic_on_call_finder.assets import epic_on_call_finder_file
@@ -21,6 +27,11 @@ def warehouse_resource() -> DuckDBResource:
 
 
 def build_definitions() -> dg.Definitions:
+    integration_jobs = {
+        "epic_on_call_finder": integration_job("epic_on_call_finder", epic_on_call_finder_file),
+        "kronos_wfd": integration_job("kronos_wfd", kronos_wfd_file, PAY_PERIODS),
+        "edw": integration_job("edw", edw_zip),
+    }
     return dg.Definitions(
         assets=[
             *raw_assets,
@@ -41,14 +52,19 @@ def build_definitions() -> dg.Definitions:
             dg.define_asset_job(
                 "full_refresh",
                 selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*PARTITIONED_BY_PAY_PERIOD),
+                tags=WAREHOUSE_WRITE_TAG,
             ),
             # One pay period of the payroll exports (run for the current period after full_refresh).
             dg.define_asset_job(
                 "pay_period_exports",
                 selection=dg.AssetSelection.assets(*PARTITIONED_BY_PAY_PERIOD),
                 partitions_def=PAY_PERIODS,
+                tags=WAREHOUSE_WRITE_TAG,
             ),
+            *integration_jobs.values(),
         ],
+        schedules=integration_schedules(integration_jobs, by_pay_period={"kronos_wfd"}),
+        sensors=[change_log_sensor],
         # DuckDB has one writer at a time: steps that write the warehouse run one after the
         # other in the run's own process (no per-step process start-up either).
         executor=dg.in_process_executor,

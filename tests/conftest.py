@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # tests import tiny_system
 
 from tiny_system import write_system  # noqa: E402
-pytest_plugins = ["sshd"]
+pytest_plugins = ["sshd", "postgres_server", "smtp_server"]
 
 PINNED_NOW = "2026-11-02T12:00:00-06:00"
 

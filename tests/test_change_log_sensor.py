@@ -1,0 +1,149 @@
+"""The change-log sensor: relevant changes → one run with the right job, key and window;
+irrelevant ones (draft, outside the window, unmapped) → none; the run it asks for delivers."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import dagster as dg
+import pytest
+
+from lb_pipelines.automation.change_log import Interest, Reference, matters
+from lb_pipelines.automation.change_log_sensor import change_log_sensor
+from lb_pipelines.lightning_bolt.resource import LightningBoltResource
+from pipeline_helpers import run_pipeline, step_failures, write_config
+from tiny_system import TS, fresh, slot, write_system
+
+NOW = dt.datetime(2026, 11, 2, 12, tzinfo=dt.timezone(dt.timedelta(hours=-6)))  # window 11-01..12-02
+EPIC = Interest("epic_on_call_finder", frozenset({101}), 1, 30, "custom1")
+
+
+def change(id_, entity, entity_id, *, action="update", schedule_id=None, date=None, field=None, old=None, new=None):
+    return {"id": id_, "changed_at": TS, "user": "scheduler.kim", "action": action, "entity": entity,
+            "entity_id": entity_id, "schedule_id": schedule_id, "date": date, "field": field,
+            "old_value": old, "new_value": new}
+
+
+REF = Reference(
+    slots={
+        5002: {"id": 5002, "schedule_id": 1001, "date": "2026-11-02", "assignment_id": 101},
+        5003: {"id": 5003, "schedule_id": 1001, "date": "2026-11-02", "assignment_id": 102},
+        5005: {"id": 5005, "schedule_id": 2001, "date": "2026-11-01", "assignment_id": 101},
+        5010: {"id": 5010, "schedule_id": 1002, "date": "2026-12-20", "assignment_id": 101},
+    },
+    schedules={
+        1001: {"id": 1001, "status": "published", "department_id": 1, "start_date": "2026-11-01", "end_date": "2026-11-30"},
+        1002: {"id": 1002, "status": "published", "department_id": 1, "start_date": "2026-12-01", "end_date": "2026-12-31"},
+        2001: {"id": 2001, "status": "draft", "department_id": 2, "start_date": "2026-11-01", "end_date": "2026-11-30"},
+        3001: {"id": 3001, "status": "published", "department_id": 1, "start_date": "2027-02-01", "end_date": "2027-02-28"},
+    },
+    department_time_zone={1: "America/Chicago", 2: "America/Phoenix"},
+    assignment_department={101: 1, 102: 1, 201: 2},
+)
+
+
+@pytest.mark.parametrize(
+    "c, expected",
+    [
+        (change(4, "slot", 5002, schedule_id=1001, date="2026-11-02", field="personnel_id", old="19", new="11"), True),
+        (change(5, "slot", 5005, schedule_id=2001, date="2026-11-01", field="personnel_id"), False),  # draft
+        (change(6, "slot", 5010, schedule_id=1002, date="2026-12-20", field="personnel_id"), False),  # outside
+        (change(7, "slot", 5003, schedule_id=1001, date="2026-11-02", field="personnel_id"), False),  # unmapped
+        # moved from an unmapped to a mapped assignment
+        (change(8, "slot", 5003, schedule_id=1001, date="2026-11-02", field="assignment_id", old="102", new="101"), True),
+        # moved into the window from outside it
+        (change(9, "slot", 5010, schedule_id=1002, date="2026-12-20", field="date", old="2026-12-20", new="2026-12-01"), True),
+        # a deleted slot's assignment is unknown: safe side
+        (change(10, "slot", 5999, action="delete", schedule_id=1001, date="2026-11-03"), True),
+        (change(11, "schedule", 1002, action="publish", field="status", old="draft", new="published"), True),
+        (change(12, "schedule", 3001, action="publish", field="status"), False),  # outside the window
+        (change(13, "personnel", 11, field="pager", old="4011", new="4012"), True),
+        (change(14, "personnel", 11, field="email"), False),  # not in the Epic file
+        (change(15, "request", 7001, field="status"), False),
+    ],
+)
+def test_which_changes_matter(c, expected):
+    assert matters(c, REF, EPIC, NOW) is expected
+
+
+SETTINGS = "personnel_id_field: custom1\nwindow: {days_back: 1, days_forward: 30}\n"
+MAPPING = "assignment_id,epic_team_id,team_name,role,note_prefix,team_comment,call_order\n101,OCF-OB-01,OB,Attending,,,1\n"
+
+
+def system():
+    s = fresh()
+    s["personnel"][0]["custom1"] = "SER011"
+    s["schedules"].append(dict(s["schedules"][0], id=1002, start_date="2026-12-01", end_date="2026-12-31"))
+    slots = {r["id"]: r for r in s["slots"]}
+    slots[5002].update(personnel_id=11, updated_at="2026-11-02T11:00:00-06:00")  # the change of id 4
+    s["slots"] = list(slots.values()) + [slot(5010, 1002, "2026-12-20", 101, 11, "17:00", "07:00")]
+    s["change_log"] += [
+        change(4, "slot", 5002, schedule_id=1001, date="2026-11-02", field="personnel_id", old="19", new="11"),
+        change(5, "slot", 5005, schedule_id=2001, date="2026-11-01", field="notes"),  # draft schedule
+        change(6, "slot", 5010, schedule_id=1002, date="2026-12-20", field="notes"),  # outside the window
+        change(7, "slot", 5003, schedule_id=1001, date="2026-11-02", field="notes"),  # OR Day: unmapped
+    ]
+    return s
+
+
+@pytest.fixture
+def source(tiny_source, lb_env):
+    write_system(tiny_source, system())
+    write_config(lb_env / "config", "epic_on_call_finder", SETTINGS, MAPPING)
+    return tiny_source
+
+
+def evaluate(cursor, instance=None):
+    context = dg.build_sensor_context(
+        cursor=cursor, instance=instance or dg.DagsterInstance.ephemeral(),
+        resources={"lightning_bolt": LightningBoltResource()},
+    )
+    return change_log_sensor(context)
+
+
+def test_relevant_change_requests_one_run(source):
+    result = evaluate("3")
+    [request] = result.run_requests
+    assert request.job_name == "epic_on_call_finder_export"
+    assert request.run_key == "epic_on_call_finder:changes:4-4"
+    window = {"start_date": "2026-11-02", "end_date": "2026-11-02"}  # only the changed date is extracted
+    assert request.run_config == {"ops": {"raw__slots": {"config": window}, "raw__schedules": {"config": window}}}
+    assert result.cursor == "7"  # past every change looked at
+
+
+def test_irrelevant_changes_request_nothing_but_move_the_cursor(source):
+    result = evaluate("4")
+    assert result.run_requests == []
+    assert result.cursor == "7"
+    assert "none relevant" in result.skip_reason.skip_message
+
+
+def test_the_same_changes_give_the_same_run_key_and_nothing_after_them(source):
+    assert [r.run_key for r in evaluate("3").run_requests] == [r.run_key for r in evaluate("3").run_requests]
+    assert isinstance(evaluate("7"), dg.SkipReason)
+
+
+def test_first_tick_starts_at_the_end_of_the_change_log(source):
+    result = evaluate(None)
+    assert result.run_requests == [] and result.cursor == "7"
+
+
+def test_the_requested_run_delivers_the_change(source, lb_env, monkeypatch):
+    instance = dg.DagsterInstance.ephemeral()
+    system_before = system()
+    system_before["slots"] = [dict(r, personnel_id=19) if r["id"] == 5002 else r for r in system_before["slots"]]
+    write_system(source, system_before)
+    assert run_pipeline(instance).success  # the warehouse as it stood before the change
+    write_system(source, system())  # the change of id 4: slot 5002 from the placeholder to Ana
+    [request] = evaluate("3", instance).run_requests
+    from lb_pipelines.definitions import build_definitions
+
+    result = build_definitions().resolve_job_def(request.job_name).execute_in_process(
+        instance=instance, run_config=request.run_config, tags=request.tags, raise_on_error=False)
+    assert result.success, step_failures(result)
+    latest = sorted((lb_env / "outbox" / "epic_on_call_finder").glob("*.csv"))[-1]
+    rows = list(csv.DictReader(io.StringIO(latest.read_text())))
+    nov2 = [r for r in rows if r["START"] == "11/02/2026 17:00"]
+    assert [(r["PROVIDER_ID"], r["PROVIDER_NAME"]) for r in nov2] == [("SER011", "Ana Reyes")]
