@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 PROVIDERS ?= 2000
 DAYS ?= 365
 
-.PHONY: run test dev prepare bench bench-exports sample docs clean
+.PHONY: run test dev prepare bench bench-exports bench-latency sample docs clean
 
 run: prepare ## materialize everything on the bundled sample and print where things are
 	$(BIN)/lb-pipelines run
@@ -34,6 +34,10 @@ docs: prepare ## the dbt docs site (describes every model and column) from the w
 bench-exports: prepare ## render and deliver each export (outbox, local sshd) beside a plain COPY
 	@scripts/install-test-services.sh
 	$(BIN)/python bench/exports.py --providers $(PROVIDERS) --days $(DAYS)
+
+bench-latency: prepare ## a schedule change → the new Epic file on SFTP, through the daemon: p50/p95
+	@scripts/install-test-services.sh
+	$(BIN)/python bench/latency.py --changes 20
 
 sample: $(STAMP) ## regenerate the bundled sample (see data/sample/README.md)
 	$(BIN)/lb-generate --out data/sample --providers 150 --days 212 --seed 2026 \

@@ -7,7 +7,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import settings
-from lb_pipelines.automation.change_log_sensor import change_log_sensor
+from lb_pipelines.alerts import alert_sensors
+from lb_pipelines.automation.change_log_sensor import NEAR_REAL_TIME, build_change_log_sensor
 from lb_pipelines.automation.jobs import WAREHOUSE_WRITE_TAG, integration_job
 from lb_pipelines.automation.schedules import integration_schedules
 from lb_pipelines.integrations.config_assets import config_assets
@@ -64,7 +65,7 @@ def build_definitions() -> dg.Definitions:
             *integration_jobs.values(),
         ],
         schedules=integration_schedules(integration_jobs, by_pay_period={"kronos_wfd"}),
-        sensors=[change_log_sensor],
+        sensors=[build_change_log_sensor([integration_jobs[i] for i in NEAR_REAL_TIME]), *alert_sensors()],
         # DuckDB has one writer at a time: steps that write the warehouse run one after the
         # other in the run's own process (no per-step process start-up either).
         executor=dg.in_process_executor,

@@ -155,7 +155,6 @@ def send_mails(
     if bool(smtp.username) != bool(smtp.password):
         log.warning("only one of LB_SMTP_USERNAME and LB_SMTP_PASSWORD is set: sending without login")
     sent = [False] * len(mails)
-    index = 0
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
             if smtp.starttls:
@@ -166,14 +165,22 @@ def send_mails(
                 if not mail.to:
                     log.warning(f"alert e-mail {mail.subject!r} has no recipients: set LB_ALERTS_TO")
                     continue
-                refused = client.send_message(_message(mail, smtp), from_addr=smtp.sender, to_addrs=list(mail.to))
+                try:
+                    refused = client.send_message(_message(mail, smtp), from_addr=smtp.sender, to_addrs=list(mail.to))
+                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+                    # This mail only: the session is still good for the next one.
+                    log.error(f"alert e-mail {mail.subject!r} refused by the server: {_redacted(str(exc), smtp)}")
+                    continue
                 sent[index] = True
                 if refused:
                     log.warning(f"alert e-mail {mail.subject!r}: the server refused {', '.join(refused)}")
                 log.info(f"alert e-mail {mail.subject!r} sent to {', '.join(mail.to)}")
-    except (smtplib.SMTPException, OSError) as exc:
-        reason = _redacted(f"{type(exc).__name__}: {exc}", smtp)
-        lost = [mail.subject for mail, ok in zip(mails[index:], sent[index:]) if not ok and mail.to]
+    except Exception as exc:  # smtplib raises more than SMTPException and OSError (e.g. UnicodeEncodeError)
+        if isinstance(exc, UnicodeError):  # its message would quote part of the credentials
+            reason = "the username or password has characters other than ASCII, which SMTP login cannot send"
+        else:
+            reason = _redacted(f"{type(exc).__name__}: {exc}", smtp)
+        lost = [mail.subject for mail, ok in zip(mails, sent) if not ok and mail.to]
         log.error(
             f"alert e-mail not sent through SMTP {smtp.host}:{smtp.port}"
             f"{' as ' + smtp.username if smtp.login else ''}: {reason}; not sent: {lost}"

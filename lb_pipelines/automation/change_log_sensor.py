@@ -68,14 +68,7 @@ def run_request(interest: Interest, relevant: list[dict[str, Any]], ref: Referen
     )
 
 
-@dg.sensor(
-    name="change_log_sensor",
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    jobs=None,
-    description="Reads Lightning Bolt's change log and runs near-real-time integrations on relevant changes.",
-)
-def change_log_sensor(context: dg.SensorEvaluationContext, lightning_bolt: LightningBoltResource):
+def evaluate_change_log(context: dg.SensorEvaluationContext, lightning_bolt: LightningBoltResource):
     source = lightning_bolt.open()
     try:
         if context.cursor is None:
@@ -102,3 +95,19 @@ def change_log_sensor(context: dg.SensorEvaluationContext, lightning_bolt: Light
     if not requests:
         return dg.SensorResult(cursor=cursor, skip_reason=f"{len(changes)} changes, none relevant")
     return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+
+def build_change_log_sensor(jobs: list) -> dg.SensorDefinition:
+    """The sensor, targeting the near-real-time integrations' jobs (`<integration>_export`)."""
+
+    @dg.sensor(
+        name="change_log_sensor",
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        jobs=jobs,
+        description="Reads Lightning Bolt's change log and runs near-real-time integrations on relevant changes.",
+    )
+    def change_log_sensor(context: dg.SensorEvaluationContext, lightning_bolt: LightningBoltResource):
+        return evaluate_change_log(context, lightning_bolt)
+
+    return change_log_sensor

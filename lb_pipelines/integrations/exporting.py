@@ -84,8 +84,12 @@ def deliver_export(
     """Store the problems, deliver the file through the ledger, and describe it all on the asset."""
     with warehouse.get_connection() as conn:
         record_problems(conn, export.integration, export.scope, context.run.run_id, export.problems)
-    for problem in export.problems[:20]:
-        context.log.warning(f"{export.integration}: skipped {problem.record}: {problem.reason}")
+    if export.problems:
+        shown = "; ".join(f"{p.record}: {p.reason}" for p in export.problems[:5])
+        more = f" (and {len(export.problems) - 5} more)" if len(export.problems) > 5 else ""
+        context.log.warning(
+            f"{export.integration}: {len(export.problems)} rows skipped, see delivery.problems: {shown}{more}"
+        )
     content = export.content if export.content is not None else render_csv(export.columns, export.rows)
     row_count = export.row_count if export.row_count is not None else len(export.rows)
     target = target_for(delivery)
