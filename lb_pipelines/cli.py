@@ -24,9 +24,13 @@ def prepare_environment() -> list[str]:
     notes = []
     home = settings.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copyfile(settings.REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-        notes.append(f"seeded {home / 'dagster.yaml'} from the repo's dagster.yaml")
+    instance_file, repo_file = home / "dagster.yaml", settings.REPO_ROOT / "dagster.yaml"
+    # The repo's default instance folder follows the repo's file; a DAGSTER_HOME of your own is
+    # only seeded once, never overwritten.
+    ours = home == (settings.DATA_DIR / "dagster_home").resolve()
+    if not instance_file.exists() or (ours and instance_file.read_bytes() != repo_file.read_bytes()):
+        shutil.copyfile(repo_file, instance_file)
+        notes.append(f"seeded {instance_file} from the repo's dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
 
     sample = settings.DATA_DIR / "sample"

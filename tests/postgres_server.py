@@ -4,7 +4,7 @@
 user (initdb refuses root), listening on 127.0.0.1 and a free port, with its socket in that
 folder too. Local socket logins are `peer` (only the OS user postgres, to set things up); TCP
 logins need a password (scram-sha-256). A role and a database for Dagster are made, with a
-password full of URL-special characters, as production ones are. Needs root (runuser);
+password full of URL-special characters, as a production one may be. Needs root (runuser);
 installs postgresql through scripts/install-test-services.sh when initdb is missing.
 See shared/notes/real-services-here.md for the traps these settings avoid.
 """

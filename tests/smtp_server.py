@@ -73,7 +73,8 @@ class _Handler:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
         with self.server._lock:
-            self.server.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message, login))
+            received = ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message, login)
+            self.server.messages.append(received)
         return "250 Message accepted for delivery"
 
 

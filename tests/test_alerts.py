@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 from dagster import DagsterEventType
 
 from lb_pipelines.alerts import digest, mail, sensors
 from lb_pipelines.alerts.digest import FailedCheck, ProblemRow, RunFacts, StepFailure
 from lb_pipelines.alerts.sensors import alert_on_run_failure, alert_on_run_problems
+from lb_pipelines.delivery.ledger import Problem, record_problems
 from pipeline_helpers import run_pipeline, step_failures, write_config
 from tiny_system import write_system
 
@@ -59,7 +61,9 @@ class _Records(logging.Handler):
         return "\n".join(f"{r.levelname} {r.getMessage()}" for r in self.records)
 
 
-def _tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None, log: _Records | None = None):
+def _tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None,
+          log: _Records | None = None):
+    """One tick as the daemon evaluates it: the runs after `cursor`, and the new cursor."""
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
     if log is not None:
         context.log.addHandler(log)
@@ -69,7 +73,8 @@ def _tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str
 def _invoke(sensor, instance: dg.DagsterInstance, run_id: str, log: _Records | None = None) -> None:
     """Evaluate the sensor on one run directly, without its cursor."""
     run = instance.get_run_by_id(run_id)
-    status = DagsterEventType.RUN_SUCCESS if run.status == dg.DagsterRunStatus.SUCCESS else DagsterEventType.RUN_FAILURE
+    succeeded = run.status == dg.DagsterRunStatus.SUCCESS
+    status = DagsterEventType.RUN_SUCCESS if succeeded else DagsterEventType.RUN_FAILURE
     event = instance.get_records_for_run(run_id, of_type=status).records[0].event_log_entry.dagster_event
     context = dg.build_run_status_sensor_context(
         sensor_name=sensor.name, dagster_event=event, dagster_instance=instance, dagster_run=run
@@ -301,6 +306,39 @@ def test_failed_export_goes_to_its_integration(lb_env, smtp_env, monkeypatch):
     ]
 
 
+def test_failed_run_also_sends_the_digest_of_rows_skipped_before(lb_env, smtp_env, monkeypatch):
+    """The file went out with a skipped row, then another step failed: the failure mail and the digest."""
+    monkeypatch.setenv("LB_ALERTS_TO", ADMINS)
+    write_config(lb_env / "config", "epic_on_call_finder", EPIC_SETTINGS)
+    epic_key = dg.AssetKey(["epic_on_call_finder", "file"])
+
+    @dg.asset(key=epic_key, check_specs=[dg.AssetCheckSpec("no_problem_rows", asset=epic_key)])
+    def epic_file(context) -> dg.MaterializeResult:
+        problem = Problem("person_without_vendor_id", "slot 5003", "custom1", "Ben Okafor has no custom1")
+        with duckdb.connect(str(lb_env / "warehouse.duckdb")) as conn:
+            record_problems(conn, "epic_on_call_finder", "full", context.run.run_id, [problem])
+        check = dg.AssetCheckResult(check_name="no_problem_rows", passed=False,
+                                    severity=dg.AssetCheckSeverity.WARN, metadata={"problems": 1})
+        return dg.MaterializeResult(check_results=[check])
+
+    @dg.asset(key=["edw", "file"], deps=[epic_key])
+    def edw_file() -> None:
+        raise OSError("No space left on device")
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([epic_file, edw_file], instance=instance, raise_on_error=False)
+    assert not result.success
+    _invoke(alert_on_run_failure, instance, result.run_id)
+    _invoke(alert_on_run_failure, instance, result.run_id)
+    failure, problems = smtp_env.messages
+    assert failure.subject.startswith("[lb-pipelines] FAILED: ")
+    assert "    OSError: No space left on device" in failure.body.splitlines()
+    assert failure.rcpt_tos == [ONCALL, ADMINS]  # epic_on_call_finder's assets were in the run
+    assert problems.subject == f"[lb-pipelines] epic_on_call_finder: 1 problem row in run {result.run_id[:8]}"
+    assert problems.rcpt_tos == [ONCALL, ADMINS]
+    assert "  - person_without_vendor_id | slot 5003 | custom1 | Ben Okafor has no custom1" in problems.body
+
+
 def test_failed_error_check_in_a_successful_run(lb_env, smtp_env, monkeypatch):
     monkeypatch.setenv("LB_ALERTS_TO", ADMINS)
     key = dg.AssetKey(["marts", "fct_shifts"])
@@ -406,7 +444,9 @@ def test_problem_digest_once_per_integration(problems_world, problems_run, smtp_
     assert len(smtp_env.messages) == 1
 
 
-def test_digest_falls_back_to_counts_when_the_warehouse_is_held(problems_world, problems_run, smtp_env, monkeypatch):
+def test_digest_falls_back_to_counts_when_the_warehouse_is_held(
+    problems_world, problems_run, smtp_env, monkeypatch
+):
     monkeypatch.setattr(sensors, "WAREHOUSE_ATTEMPTS", 2)
     monkeypatch.setattr(sensors, "WAREHOUSE_WAIT_SECONDS", 0.05)
     holder = subprocess.Popen(  # another process writing: DuckDB refuses even a read-only open
@@ -422,7 +462,8 @@ def test_digest_falls_back_to_counts_when_the_warehouse_is_held(problems_world, 
         holder.stdin.close()
         holder.wait(timeout=30)
     [received] = smtp_env.messages
-    assert received.subject == f"[lb-pipelines] epic_on_call_finder: 2 problem rows in run {problems_world.run_id[:8]}"
+    run_id = problems_world.run_id
+    assert received.subject == f"[lb-pipelines] epic_on_call_finder: 2 problem rows in run {run_id[:8]}"
     assert "The rows could not be read from the warehouse for this mail" in received.body
     assert "slot 5003 (OCF-OR-01 11/02/2026 07:00)" in received.body  # the asset's preview table
     assert "delivery.problems could not be read (IO Error: Could not set lock" in log.text

@@ -124,7 +124,8 @@ def _where(facts: RunFacts, ui_url: str | None, *extra: str) -> list[str]:
     lines = [f"Run id:     {facts.run_id}", f"Job:        {facts.job_name}"]
     if facts.partition:
         lines.append(f"Partition:  {facts.partition}")
-    lines.append(f"Dagster UI: {run_page(facts.run_id, ui_url)} (the run's page: every step's log and full error)")
+    page = run_page(facts.run_id, ui_url)
+    lines.append(f"Dagster UI: {page} (the run's page: every step's log and full error)")
     return _section("Where to look", [*lines, *extra])
 
 
@@ -152,11 +153,13 @@ def failure_mail(
     """
     steps: list[str] = []
     for step in facts.failed_steps:
-        assets = ", ".join(step.assets[:3]) + (f" and {len(step.assets) - 3} more" if len(step.assets) > 3 else "")
+        more = f" and {len(step.assets) - 3} more" if len(step.assets) > 3 else ""
+        assets = ", ".join(step.assets[:3]) + more
         steps.append(f"Step {step.step_key}" + (f" (asset {assets})" if assets else "") + ":")
         steps += [f"    {line}" for line in first_lines(step.message)]
     if not steps:
-        steps = [f"    {line}" for line in first_lines(facts.run_failure_message or "no step failed; see the run page")]
+        message = facts.run_failure_message or "no step failed; see the run page"
+        steps = [f"    {line}" for line in first_lines(message)]
     body = [
         f"The Dagster job {facts.job_name} failed (run {facts.short_id}).",
         "Steps after a failed step did not run: their files were not delivered in this run.",
@@ -222,8 +225,8 @@ def problems_mail(
     )
     body = [
         f"{integration} skipped {_plural(total, 'row')} in run {facts.short_id} (job {facts.job_name}).",
-        "The rest of the delivery went out; these rows did not. Each stays out until its cause is",
-        "fixed; the first run after the fix sends it.",
+        "These rows were left out of what it sends; the other rows were not held back by them.",
+        "Each stays out until its cause is fixed; the first run after the fix sends it.",
     ]
     if kinds:
         body += _section("By kind", [f"  {kind}: {count}" for kind, count in sorted(kinds.items())])
@@ -243,7 +246,8 @@ def problems_mail(
             ],
         )
     where = f" ({config_folder.rstrip('/')}/{integration}/mapping.csv)" if config_folder else ""
-    hints = [f"  {kind}: {KIND_HINTS[kind].format(where=where)}" for kind in sorted(kinds or {}) if kind in KIND_HINTS]
+    hints = [f"  {kind}: {KIND_HINTS[kind].format(where=where)}"
+             for kind in sorted(kinds or {}) if kind in KIND_HINTS]
     body += _section("What to do", hints)
     body += _where(facts, ui_url, f"Warehouse:  {query}")
     subject = f"{PREFIX} {integration}: {_plural(total, 'problem row')} in run {facts.short_id}"

@@ -22,6 +22,8 @@ DEFAULT_PORT = 25
 DEFAULT_SENDER = "lb-pipelines@localhost"
 DEFAULT_TIMEOUT_SECONDS = 10.0  # per connect and per reply; sensor ticks end at 60 s
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+# Refusals of one message: the session goes on with the next one.
+_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,11 @@ def send_mails(
     if smtp is None:
         alerts_off_notice(log)
         return [False] * len(mails)
+    for mail in mails:
+        if not mail.to:
+            log.warning(f"alert e-mail {mail.subject!r} has no recipients: set LB_ALERTS_TO")
+    if not any(mail.to for mail in mails):
+        return [False] * len(mails)
     if bool(smtp.username) != bool(smtp.password):
         log.warning("only one of LB_SMTP_USERNAME and LB_SMTP_PASSWORD is set: sending without login")
     sent = [False] * len(mails)
@@ -163,13 +170,13 @@ def send_mails(
                 client.login(smtp.username, smtp.password)
             for index, mail in enumerate(mails):
                 if not mail.to:
-                    log.warning(f"alert e-mail {mail.subject!r} has no recipients: set LB_ALERTS_TO")
                     continue
                 try:
-                    refused = client.send_message(_message(mail, smtp), from_addr=smtp.sender, to_addrs=list(mail.to))
-                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-                    # This mail only: the session is still good for the next one.
-                    log.error(f"alert e-mail {mail.subject!r} refused by the server: {_redacted(str(exc), smtp)}")
+                    message = _message(mail, smtp)
+                    refused = client.send_message(message, from_addr=smtp.sender, to_addrs=list(mail.to))
+                except _REFUSED as exc:
+                    reason = _redacted(str(exc), smtp)
+                    log.error(f"alert e-mail {mail.subject!r} refused by the server: {reason}")
                     continue
                 sent[index] = True
                 if refused:
@@ -177,7 +184,7 @@ def send_mails(
                 log.info(f"alert e-mail {mail.subject!r} sent to {', '.join(mail.to)}")
     except Exception as exc:  # smtplib raises more than SMTPException and OSError (e.g. UnicodeEncodeError)
         if isinstance(exc, UnicodeError):  # its message would quote part of the credentials
-            reason = "the username or password has characters other than ASCII, which SMTP login cannot send"
+            reason = "the username, the password or an address is not ASCII, which smtplib cannot send"
         else:
             reason = _redacted(f"{type(exc).__name__}: {exc}", smtp)
         lost = [mail.subject for mail, ok in zip(mails, sent) if not ok and mail.to]

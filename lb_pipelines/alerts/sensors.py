@@ -13,7 +13,8 @@ Two run-status sensors, on by default, watch every job of this code location:
 Each run is handled once: the sensors' cursors move past it, and every mail sent is also
 written on the run as a tag (`lb_pipelines/mailed/...`, visible in the UI), so evaluating
 the same run again (a reset cursor, a test, a sensor turned off and on) sends nothing twice.
-A mail that could not be sent is logged and not retried; the run's page still shows the failure.
+A mail that could not be sent is logged and not marked: the sensor does not come back to the run
+(its cursor has moved on), but evaluating the run again sends it. The run's page shows it anyway.
 """
 
 from __future__ import annotations
@@ -93,9 +94,15 @@ def _check_detail(evaluation: Any) -> str:
     return ", ".join(f"{name}: {value}" for name, value in list(simple.items())[:4])
 
 
-def read_run(instance: dg.DagsterInstance, run: dg.DagsterRun, failure_event: dg.DagsterEvent | None = None) -> RunFacts:
+def _owner(asset: str) -> str | None:
+    """The integration an asset ("config/edw") belongs to, if any."""
+    return digest.integration_of(asset.split("/"), integrations())
+
+
+def read_run(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, failure_event: dg.DagsterEvent | None = None
+) -> RunFacts:
     """The run's failed steps, failed checks, integrations and problem counts, from its event log."""
-    slugs = list(integrations())
     planned: dict[str, str] = {}  # asset -> step key
     materialized: set[str] = set()
     failures: list[tuple[str, str]] = []
@@ -111,11 +118,11 @@ def read_run(instance: dg.DagsterInstance, run: dg.DagsterRun, failure_event: dg
             planned[_key(event.asset_key)] = event.step_key or ""
         elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.event_specific_data.materialization
-            materialized.add(_key(materialization.asset_key))
-            slug = digest.integration_of(materialization.asset_key.path, slugs)
+            asset = _key(materialization.asset_key)
+            materialized.add(asset)
             preview = _metadata_value(materialization.metadata, "problem_rows")
-            if slug and isinstance(preview, str):
-                previews[slug].append(f"{_key(materialization.asset_key)}:\n{preview}")
+            if (slug := _owner(asset)) and isinstance(preview, str):
+                previews[slug].append(f"{asset}:\n{preview}")
         else:
             evaluation = event.event_specific_data
             checks[(_key(evaluation.asset_key), evaluation.check_name)] = evaluation
@@ -125,7 +132,7 @@ def read_run(instance: dg.DagsterInstance, run: dg.DagsterRun, failure_event: dg
     for (asset, name), evaluation in sorted(checks.items()):
         if evaluation.passed:
             continue
-        slug = digest.integration_of(evaluation.asset_key.path, slugs)
+        slug = _owner(asset)
         if name == PROBLEMS_CHECK and slug:
             count = _metadata_value(evaluation.metadata, "problems")
             problem_counts[slug] = problem_counts.get(slug, 0) + (count if isinstance(count, int) else 0)
@@ -133,7 +140,7 @@ def read_run(instance: dg.DagsterInstance, run: dg.DagsterRun, failure_event: dg
             failed_checks.append(FailedCheck(asset, name, _check_detail(evaluation)))
 
     def owned_first(asset: str) -> tuple[bool, str]:
-        return digest.integration_of(asset.split("/"), slugs) is None, asset
+        return _owner(asset) is None, asset
 
     return RunFacts(
         run_id=run.run_id,
@@ -146,7 +153,7 @@ def read_run(instance: dg.DagsterInstance, run: dg.DagsterRun, failure_event: dg
         failed_checks=tuple(failed_checks),
         not_materialized=tuple(sorted(set(planned) - materialized, key=owned_first)),
         run_failure_message=failure_event.message if failure_event is not None else None,
-        integrations=tuple(sorted({s for a in planned if (s := digest.integration_of(a.split("/"), slugs))})),
+        integrations=tuple(sorted({slug for asset in planned if (slug := _owner(asset))})),
         problem_counts=problem_counts,
         problem_previews={slug: "\n\n".join(parts) for slug, parts in previews.items()},
     )
@@ -244,13 +251,15 @@ def compose(
     """The mails a run calls for, each with the tag that marks it sent; none already sent."""
     mails: list[tuple[str, mail.Mail]] = []
     if failed and not _mailed(mailed, "failure"):
-        own = {digest.integration_of(a.split("/"), integrations()) for s in facts.failed_steps for a in s.assets}
-        to, unreadable = integration_recipients(facts.integrations, even_if_disabled=own - {None})
-        mails.append(("failure", digest.failure_mail(facts, [*to, *admins], unreadable=unreadable, ui_url=ui_url)))
+        own = {_owner(asset) for step in facts.failed_steps for asset in step.assets} - {None}
+        to, unreadable = integration_recipients(facts.integrations, even_if_disabled=own)
+        failure = digest.failure_mail(facts, [*to, *admins], unreadable=unreadable, ui_url=ui_url)
+        mails.append(("failure", failure))
     if not failed and facts.failed_checks and not _mailed(mailed, "checks"):
-        slugs = {digest.integration_of(c.asset.split("/"), integrations()) for c in facts.failed_checks} - {None}
+        slugs = {_owner(check.asset) for check in facts.failed_checks} - {None}
         to, unreadable = integration_recipients(sorted(slugs))
-        mails.append(("checks", digest.checks_mail(facts, [*to, *admins], unreadable=unreadable, ui_url=ui_url)))
+        checks = digest.checks_mail(facts, [*to, *admins], unreadable=unreadable, ui_url=ui_url)
+        mails.append(("checks", checks))
     for slug in sorted(facts.problem_counts):
         if _mailed(mailed, slug):
             continue
