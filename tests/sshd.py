@@ -103,13 +103,28 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _ensure_user(password: str) -> None:
+# The test user's password, kept by root so that several test servers on one machine (a test
+# run beside a benchmark) share it rather than resetting each other's.
+PASSWORD_FILE = Path("/var/tmp/lb-pipelines-test-sftp-password")
+
+
+def _ensure_user() -> str:
+    """Make sure the local SFTP user exists with the stored password; return that password."""
     try:
         pwd.getpwnam(USER)
+        created = False
     except KeyError:
         _run("useradd", "-m", "-s", "/usr/sbin/nologin", USER)
+        created = True
+    if PASSWORD_FILE.exists() and not created:
+        return PASSWORD_FILE.read_text().strip()
+    password = secrets.token_urlsafe(18)
     # A user made by useradd is locked; with UsePAM no even key login is refused until it has a password.
     _run("chpasswd", input=f"{USER}:{password}\n")
+    fd = os.open(PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(password + "\n")
+    return password
 
 
 def _start(config: Path, log_path: Path, port: int) -> subprocess.Popen:
@@ -145,8 +160,7 @@ def running_sshd() -> Iterator[SshdServer]:
     work.chmod(0o755)  # sshd reads authorized_keys as the user: the folder must be traversable
     proc = None
     try:
-        password = secrets.token_urlsafe(18)
-        _ensure_user(password)
+        password = _ensure_user()
         user = pwd.getpwnam(USER)
         upload = work / "upload"
         upload.mkdir()
