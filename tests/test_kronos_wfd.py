@@ -163,15 +163,23 @@ def test_deltas_day_by_day(day):
     [dry_file] = (day.root / "outbox" / "kronos_wfd" / "dry_run").glob("*.csv")
     assert day.rows(dry_file) == expected_day4  # the same state gives the same rows
 
-    # Nothing changed since: a header-only file, so the receiving job sees the run.
+    # Nothing changed since: a header-only file, so the receiving job sees the run. A second run
+    # in the same minute gets its own name: it never replaces a delivered delta file.
     fifth = day.run("2026-11-05T10:00:00-06:00")
     assert fifth.success
-    assert day.rows(day.files()[-1]) == []
+    again = day.run("2026-11-05T10:00:00-06:00")
+    assert again.success
+    names = [f.name for f in day.files()]
+    assert "kronos_wfd_20261101_202611051000.csv" in names and "kronos_wfd_20261101_202611051000_2.csv" in names
+    assert day.rows(day.root / "outbox" / "kronos_wfd" / "kronos_wfd_20261101_202611051000.csv") == []
+    assert day.rows(day.root / "outbox" / "kronos_wfd" / "kronos_wfd_20261101_202611051000_2.csv") == []
+    assert day.rows(day4) == expected_day4  # the earlier file is still there, untouched
 
     with duckdb.connect(str(day.root / "warehouse.duckdb"), read_only=True) as conn:
         ledger = conn.execute("SELECT status, rows FROM delivery.ledger WHERE scope = ? ORDER BY delivered_at",
                               [PERIOD]).fetchall()
-    assert ledger == [("delivered", 3), ("delivered", 4), ("failed", 1), ("dry_run", 2), ("delivered", 2), ("delivered", 0)]
+    assert ledger == [("delivered", 3), ("delivered", 4), ("failed", 1), ("dry_run", 2), ("delivered", 2),
+                      ("delivered", 0), ("delivered", 0)]
 
     # A new pay period starts with a full file.
     sixth = day.run("2026-11-16T08:00:00-06:00", period=NEXT_PERIOD)

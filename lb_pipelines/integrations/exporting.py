@@ -17,7 +17,14 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import settings as paths
-from lb_pipelines.delivery.ledger import LedgerEntry, Problem, StateRow, deliver_and_record, record_problems
+from lb_pipelines.delivery.ledger import (
+    LedgerEntry,
+    Problem,
+    StateRow,
+    deliver_and_record,
+    ensure_delivery_tables,
+    record_problems,
+)
 from lb_pipelines.delivery.settings import DryRunDelivery, OutboxDelivery, SftpDelivery
 from lb_pipelines.delivery.targets import DeliveryError, DryRunTarget, OutboxTarget, Target
 
@@ -37,6 +44,25 @@ def target_for(delivery: Any, outbox_dir: Optional[Path] = None) -> Target:
 
         return SftpTarget(delivery)
     raise ValueError(f"delivery type {delivery.type!r} cannot carry a file")
+
+
+def unused_file_name(conn: Any, integration: str, target: str, file_name: str) -> str:
+    """`file_name`, or `<stem>_2.<ext>`, `_3`, ... when the ledger shows that name already sent there."""
+    ensure_delivery_tables(conn)
+    taken = {
+        row[0]
+        for row in conn.execute(
+            "SELECT file_name FROM delivery.ledger WHERE integration = ? AND target = ? "
+            "AND status IN ('delivered', 'dry_run')",
+            [integration, target],
+        ).fetchall()
+    }
+    stem, dot, ext = file_name.rpartition(".")
+    candidate, n = file_name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{stem}_{n}{dot}{ext}"
+    return candidate
 
 
 def render_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
@@ -82,8 +108,13 @@ def deliver_export(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource, delivery: Any, export: ExportFile
 ) -> dg.MaterializeResult:
     """Store the problems, deliver the file through the ledger, and describe it all on the asset."""
+    target = target_for(delivery)
     with warehouse.get_connection() as conn:
         record_problems(conn, export.integration, export.scope, context.run.run_id, export.problems)
+        if export.new_state is not None:
+            # A delta file must never replace one delivered before under the same name (two runs
+            # in one minute): its changes would be lost. Full files replace each other safely.
+            export.file_name = unused_file_name(conn, export.integration, target.description, export.file_name)
     if export.problems:
         shown = "; ".join(f"{p.record}: {p.reason}" for p in export.problems[:5])
         more = f" (and {len(export.problems) - 5} more)" if len(export.problems) > 5 else ""
@@ -92,7 +123,6 @@ def deliver_export(
         )
     content = export.content if export.content is not None else render_csv(export.columns, export.rows)
     row_count = export.row_count if export.row_count is not None else len(export.rows)
-    target = target_for(delivery)
     try:
         entry: LedgerEntry = deliver_and_record(
             warehouse.get_connection,
