@@ -19,7 +19,6 @@ A mail that could not be sent is logged and not marked: the sensor does not come
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 from collections import defaultdict
@@ -31,6 +30,7 @@ import duckdb
 from dagster import DagsterEventType
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
+from lb_pipelines import clock
 from lb_pipelines import settings as paths
 from lb_pipelines.alerts import digest, mail
 from lb_pipelines.alerts.digest import FailedCheck, ProblemRow, RunFacts, StepFailure
@@ -297,7 +297,7 @@ def alert_for_run(
         config_folder=str(paths.config_dir()),
     )
     sent = mail.send_mails([m for _, m in mails], smtp=smtp, log=log)
-    stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    stamp = clock.now().isoformat(timespec="seconds")
     tags = {f"{MAILED_TAG}/{what}": stamp for (what, _), ok in zip(mails, sent) if ok}
     if tags:
         instance.add_run_tags(run.run_id, tags)
