@@ -11,7 +11,8 @@ import time
 import duckdb
 import pytest
 
-from lb_pipelines.delivery.ledger import StateRow, deliver_and_record, delivered_state
+from lb_pipelines.delivery.deltas import load_delivered, snapshot
+from lb_pipelines.delivery.ledger import deliver_and_record
 from lb_pipelines.delivery.settings import SftpDelivery
 from lb_pipelines.delivery.sftp import SftpTarget
 from lb_pipelines.delivery.targets import DeliveryError, OutboxTarget, sha256_hex
@@ -28,6 +29,13 @@ def warehouse(tmp_path):
 
     connect.path = path
     return connect
+
+
+def state(slot_id, end):
+    """A one-shift snapshot, as a delta export makes it."""
+    with duckdb.connect() as conn:
+        conn.execute("CREATE TABLE shifts AS SELECT ? AS SLOT_ID, ? AS \"END\"", [slot_id, end])
+        return snapshot(conn, "shifts")
 
 
 def ledger(connect):
@@ -58,7 +66,7 @@ def test_dropped_sftp_connection_then_retry_leaves_one_file_and_one_ledger_row(s
     dropper.start()
     entry = deliver_and_record(warehouse, target, integration="epic_on_call_finder", scope="full",
                                file_name="epic_ocf_202611020800.csv", content=content, rows=1000, run_id="r1",
-                               new_state=[StateRow("k", "h", {"a": 1})])
+                               new_state=state(1, "07:00"))
     dropper.join()
     assert dropped and dropped[0] > 0  # the connection really was cut mid-upload
     assert entry.status == "delivered"
@@ -71,7 +79,7 @@ def test_dropped_sftp_connection_then_retry_leaves_one_file_and_one_ledger_row(s
 def test_wrong_host_key_is_a_failed_row_and_the_state_stays(sshd_server, sshd_upload_dir, warehouse, monkeypatch):
     monkeypatch.setenv("LB_TEST_SFTP_PASSWORD", sshd_server.password)
     good = OutboxTarget(warehouse.path.parent / "outbox")
-    first = [StateRow("1", "h1", {"v": 1})]
+    first = state(1, "07:00")
     deliver_and_record(warehouse, good, integration="kronos_wfd", scope="2026-11-01", file_name="a.csv",
                        content=b"x", rows=1, run_id="r1", new_state=first)
     block = sshd_server.delivery(sshd_upload_dir, password_env="LB_TEST_SFTP_PASSWORD", retries=0)
@@ -79,10 +87,12 @@ def test_wrong_host_key_is_a_failed_row_and_the_state_stays(sshd_server, sshd_up
     with pytest.raises(DeliveryError, match="does not match known_hosts"):
         deliver_and_record(warehouse, SftpTarget(SftpDelivery(**block)), integration="kronos_wfd", scope="2026-11-01",
                            file_name="b.csv", content=b"y", rows=1, run_id="r2",
-                           new_state=[StateRow("2", "h2", {"v": 2})])
+                           new_state=state(2, "15:00"))
     assert list(sshd_upload_dir.iterdir()) == []
     assert [(f, s) for f, s, *_ in ledger(warehouse)] == [("a.csv", "delivered"), ("b.csv", "failed")]
     with warehouse() as conn:
-        assert list(delivered_state(conn, "kronos_wfd", "2026-11-01")) == ["1"]  # not advanced
+        conn.execute("CREATE TABLE shifts (SLOT_ID BIGINT, \"END\" VARCHAR)")
+        load_delivered(conn, "kronos_wfd", "2026-11-01", like="shifts", into="kept")
+        assert conn.execute("SELECT * FROM kept").fetchall() == [(1, "07:00")]  # not advanced
         error = conn.execute("SELECT error FROM delivery.ledger WHERE status = 'failed'").fetchall()[0][0]
     assert "does not match known_hosts" in error and sshd_server.password not in error

@@ -1,46 +1,98 @@
-"""The delta rule, by hand: what was delivered versus what is true now."""
+"""The delta rule, by hand: what was delivered versus what is true now, as small DuckDB tables."""
 
-from lb_pipelines.delivery.deltas import ADD, DELETE, UPDATE, compute_delta, row_hash, state_rows
+import contextlib
 
+import duckdb
+import pytest
 
-def rows(*pairs):
-    return state_rows([(key, values) for key, values in pairs])
+from lb_pipelines.delivery.deltas import delta_counts_select, delta_select, load_delivered, snapshot
+from lb_pipelines.delivery.ledger import deliver_and_record
+from lb_pipelines.delivery.targets import OutboxTarget
 
-
-def as_dict(rows_):
-    return {r.key: r for r in rows_}
-
-
-def test_nothing_delivered_before_is_a_full_file():
-    current = rows(("b", {"start": "07:00"}), ("a", {"start": "17:00"}))
-    assert [(a, r.key) for a, r in compute_delta(None, current)] == [(ADD, "a"), (ADD, "b")]
+KEY = ("SLOT_ID", "PERSON")
+COLUMNS = ("SLOT_ID", "PERSON", "END", "NOTE")
+SHAPE = '"SLOT_ID" BIGINT, "PERSON" VARCHAR, "END" VARCHAR, "NOTE" VARCHAR'
 
 
-def test_add_update_delete_against_the_last_delivery():
-    delivered = as_dict(rows(("1|ana", {"end": "07:00"}), ("2|ben", {"end": "15:00"}), ("3|cy", {"end": "19:00"})))
-    current = rows(("1|ana", {"end": "07:00"}), ("2|ben", {"end": "16:00"}), ("4|dee", {"end": "07:00"}))
-    delta = compute_delta(delivered, current)
-    assert [(a, r.key, r.values["end"]) for a, r in delta] == [
-        (DELETE, "3|cy", "19:00"),  # the old values go out with the DELETE
-        (UPDATE, "2|ben", "16:00"),
-        (ADD, "4|dee", "07:00"),
+@pytest.fixture
+def conn():
+    with duckdb.connect() as conn:
+        conn.execute(f"CREATE TABLE now_true ({SHAPE})")
+        conn.execute(f"CREATE TABLE delivered ({SHAPE})")
+        yield conn
+
+
+def fill(conn, table, *rows):
+    conn.execute(f"DELETE FROM {table}")
+    if rows:
+        conn.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", [(*r, None)[:4] for r in rows])
+
+
+def delta(conn):
+    return conn.execute(delta_select("now_true", "delivered", KEY, COLUMNS)).fetchall()
+
+
+def test_nothing_delivered_before_is_a_full_file(conn):
+    fill(conn, "now_true", (12, "ben", "07:00"), (9, "ana", "17:00"))
+    assert delta(conn) == [("ADD", 9, "ana", "17:00", None), ("ADD", 12, "ben", "07:00", None)]  # slot order
+
+
+def test_add_update_delete_against_the_last_delivery(conn):
+    fill(conn, "delivered", (1, "ana", "07:00"), (2, "ben", "15:00"), (3, "cy", "19:00"))
+    fill(conn, "now_true", (1, "ana", "07:00"), (2, "ben", "16:00"), (4, "dee", "07:00"))
+    assert delta(conn) == [
+        ("DELETE", 3, "cy", "19:00", None),  # the old values go out with the DELETE
+        ("UPDATE", 2, "ben", "16:00", None),
+        ("ADD", 4, "dee", "07:00", None),
     ]
+    counts = dict(conn.execute(delta_counts_select("now_true", "delivered", KEY, COLUMNS)).fetchall())
+    assert counts == {"DELETE": 1, "UPDATE": 1, "ADD": 1}
 
 
-def test_reassigned_slot_is_a_delete_and_an_add():
-    delivered = as_dict(rows(("7|ana", {"person": "ana"})))
-    current = rows(("7|ben", {"person": "ben"}))
-    assert [(a, r.key) for a, r in compute_delta(delivered, current)] == [(DELETE, "7|ana"), (ADD, "7|ben")]
+def test_reassigned_slot_is_a_delete_and_an_add(conn):
+    fill(conn, "delivered", (7, "ana", "07:00"))
+    fill(conn, "now_true", (7, "ben", "07:00"))
+    assert delta(conn) == [("DELETE", 7, "ana", "07:00", None), ("ADD", 7, "ben", "07:00", None)]
 
 
-def test_no_change_is_an_empty_delta_and_the_same_state_gives_the_same_rows():
-    delivered = as_dict(rows(("1|ana", {"end": "07:00"})))
-    current = rows(("1|ana", {"end": "07:00"}))
-    assert compute_delta(delivered, current) == []
-    changed = rows(("1|ana", {"end": "08:00"}))
-    assert compute_delta(delivered, changed) == compute_delta(delivered, changed)
+def test_no_change_is_an_empty_delta_and_a_rerun_gives_the_same_rows(conn):
+    fill(conn, "delivered", (1, "ana", "07:00"))
+    fill(conn, "now_true", (1, "ana", "07:00"))
+    assert delta(conn) == []
+    fill(conn, "now_true", (1, "ana", "08:00"))
+    assert delta(conn) == delta(conn) == [("UPDATE", 1, "ana", "08:00", None)]
 
 
-def test_row_hash_ignores_key_order_but_not_values():
-    assert row_hash({"a": 1, "b": 2}) == row_hash({"b": 2, "a": 1})
-    assert row_hash({"a": 1}) != row_hash({"a": "1"})
+def test_an_open_shift_without_a_person_is_a_key_like_any_other(conn):
+    fill(conn, "delivered", (5, None, "07:00"))
+    fill(conn, "now_true", (5, None, "07:00"))
+    assert delta(conn) == []  # not a DELETE and an ADD of the same open shift
+    fill(conn, "now_true", (5, None, "09:00", "moved"))
+    assert delta(conn) == [("UPDATE", 5, None, "09:00", "moved")]
+
+
+def test_a_value_that_becomes_empty_is_an_update(conn):
+    fill(conn, "delivered", (1, "ana", "07:00", "bring pager"))
+    fill(conn, "now_true", (1, "ana", "07:00", None))
+    assert delta(conn) == [("UPDATE", 1, "ana", "07:00", None)]
+
+
+def test_the_delivered_snapshot_is_what_the_next_delta_compares_with(conn, tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    @contextlib.contextmanager
+    def connect():
+        with duckdb.connect(str(warehouse)) as c:
+            yield c
+
+    fill(conn, "now_true", (1, "ana", "07:00", "x,\"y\""), (2, None, "15:00"))
+    state = snapshot(conn, "now_true")
+    assert state.rows == 2
+    deliver_and_record(connect, OutboxTarget(tmp_path / "outbox"), integration="kronos_wfd", scope="2026-11-01",
+                       file_name="k.csv", content=b"k", rows=2, run_id="r1", new_state=state)
+    with connect() as c:
+        c.execute(f"CREATE TABLE now_true ({SHAPE})")
+        load_delivered(c, "kronos_wfd", "2026-11-01", like="now_true", into="kept")
+        assert sorted(c.execute("SELECT * FROM kept").fetchall()) == [(1, "ana", "07:00", 'x,"y"'), (2, None, "15:00", None)]
+        load_delivered(c, "kronos_wfd", "2026-11-15", like="now_true", into="other")  # another pay period
+        assert c.execute("SELECT count(*) FROM other").fetchall() == [(0,)]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from lb_pipelines import clock
@@ -26,9 +25,9 @@ _DDL = (
         delivery_id VARCHAR, integration VARCHAR, scope VARCHAR, file_name VARCHAR,
         target VARCHAR, location VARCHAR, rows BIGINT, bytes BIGINT, sha256 VARCHAR,
         status VARCHAR, error VARCHAR, run_id VARCHAR, delivered_at TIMESTAMPTZ)""",
+    # One row per integration and scope: the whole set of rows last delivered, as Parquet.
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.delivered_state (
-        integration VARCHAR, scope VARCHAR, row_key VARCHAR, row_hash VARCHAR,
-        row_values JSON, delivery_id VARCHAR)""",
+        integration VARCHAR, scope VARCHAR, delivery_id VARCHAR, rows BIGINT, snapshot BLOB)""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.problems (
         integration VARCHAR, scope VARCHAR, run_id VARCHAR, kind VARCHAR, record VARCHAR,
         field VARCHAR, reason VARCHAR, detected_at TIMESTAMPTZ)""",
@@ -40,6 +39,18 @@ ConnectionFactory = Callable[[], Any]  # a context manager yielding a DuckDB con
 def ensure_delivery_tables(conn: duckdb.DuckDBPyConnection) -> None:
     for statement in _DDL:
         conn.execute(statement)
+    old_shape = conn.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = ? AND table_name = 'delivered_state' "
+        "AND column_name = 'row_key'",
+        [SCHEMA],
+    ).fetchall()[0][0]
+    if old_shape:
+        # A warehouse from before snapshots: guessing its state could resend or lose changes.
+        raise RuntimeError(
+            f"{SCHEMA}.delivered_state has the row-per-key layout of an earlier build; deltas cannot be "
+            "computed against it. Build the warehouse afresh (make clean), which starts every delta "
+            "integration with a full file."
+        )
 
 
 @dataclass(frozen=True)
@@ -53,10 +64,11 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class StateRow:
-    key: str
-    hash: str
-    values: dict[str, Any]
+class StateSnapshot:
+    """A delta integration's whole set of rows as a file sends them (Parquet, its value columns)."""
+
+    rows: int
+    parquet: bytes
 
 
 @dataclass(frozen=True)
@@ -71,27 +83,28 @@ def record_problems(
     conn: duckdb.DuckDBPyConnection, integration: str, scope: str, run_id: str, problems: Iterable[Problem]
 ) -> int:
     ensure_delivery_tables(conn)
-    rows = [(integration, scope, run_id, p.kind, p.record, p.field, p.reason, clock.now()) for p in problems]
-    if rows:
-        conn.executemany(f"INSERT INTO {SCHEMA}.problems VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-    return len(rows)
+    problems = list(problems)
+    if problems:
+        # Through Arrow: a file can skip thousands of rows, and one INSERT per row is slow.
+        batch = pa.table({name: [getattr(p, name) for p in problems] for name in ("kind", "record", "field", "reason")})
+        conn.register("_lb_problems", batch)
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.problems SELECT ?, ?, ?, kind, record, field, reason, ? FROM _lb_problems",
+            [integration, scope, run_id, clock.now()],
+        )
+        conn.unregister("_lb_problems")
+    return len(problems)
 
 
-def delivered_state(conn: duckdb.DuckDBPyConnection, integration: str, scope: str) -> Optional[dict[str, StateRow]]:
-    """What was last delivered for this scope, or None when nothing ever was (a first file)."""
+def delivered_before(conn: duckdb.DuckDBPyConnection, integration: str, scope: str) -> bool:
+    """Whether a file was ever delivered for this scope (if not, the next file is in full)."""
     ensure_delivery_tables(conn)
-    rows = conn.execute(
-        f"SELECT row_key, row_hash, row_values FROM {SCHEMA}.delivered_state "
-        "WHERE integration = ? AND scope = ?",
-        [integration, scope],
-    ).fetchall()
-    delivered_before = conn.execute(
-        f"SELECT count(*) FROM {SCHEMA}.ledger WHERE integration = ? AND scope = ? AND status = 'delivered'",
-        [integration, scope],
-    ).fetchall()[0][0]
-    if not delivered_before:
-        return None
-    return {key: StateRow(key, row_hash, orjson.loads(values)) for key, row_hash, values in rows}
+    return bool(
+        conn.execute(
+            f"SELECT count(*) FROM {SCHEMA}.ledger WHERE integration = ? AND scope = ? AND status = 'delivered'",
+            [integration, scope],
+        ).fetchall()[0][0]
+    )
 
 
 def deliver_and_record(
@@ -104,7 +117,7 @@ def deliver_and_record(
     content: bytes,
     rows: int,
     run_id: str,
-    new_state: Optional[Iterable[StateRow]] = None,
+    new_state: Optional[StateSnapshot] = None,
 ) -> LedgerEntry:
     """Deliver one file and write its ledger row; advance the delivered state only on success.
 
@@ -135,23 +148,10 @@ def deliver_and_record(
             conn.execute(
                 f"DELETE FROM {SCHEMA}.delivered_state WHERE integration = ? AND scope = ?", [integration, scope]
             )
-            state = list(new_state)
-            # Through Arrow: a pay period can hold a few hundred thousand rows.
-            _state_batch = pa.table(
-                {
-                    "row_key": [r.key for r in state],
-                    "row_hash": [r.hash for r in state],
-                    "row_values": [orjson.dumps(r.values).decode() for r in state],
-                },
-                schema=pa.schema([("row_key", pa.string()), ("row_hash", pa.string()), ("row_values", pa.string())]),
-            )
-            conn.register("_lb_state", _state_batch)
             conn.execute(
-                f"INSERT INTO {SCHEMA}.delivered_state SELECT ?, ?, row_key, row_hash, CAST(row_values AS JSON), ? "
-                "FROM _lb_state",
-                [integration, scope, delivery_id],
+                f"INSERT INTO {SCHEMA}.delivered_state VALUES (?, ?, ?, ?, ?)",
+                [integration, scope, delivery_id, new_state.rows, new_state.parquet],
             )
-            conn.unregister("_lb_state")
         conn.execute("COMMIT")
     if error is not None:
         raise DeliveryError(error)

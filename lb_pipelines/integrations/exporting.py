@@ -7,11 +7,14 @@ the materialization's metadata, the same way for every vendor.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import itertools
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -19,14 +22,15 @@ from dagster_duckdb import DuckDBResource
 from lb_pipelines import settings as paths
 from lb_pipelines.delivery.ledger import (
     LedgerEntry,
+    StateSnapshot,
     Problem,
-    StateRow,
     deliver_and_record,
     ensure_delivery_tables,
     record_problems,
 )
 from lb_pipelines.delivery.settings import DryRunDelivery, OutboxDelivery, SftpDelivery
 from lb_pipelines.delivery.targets import DeliveryError, DryRunTarget, OutboxTarget, Target
+from lb_pipelines.warehouse.sql import identifier, string_literal
 
 PREVIEW_ROWS = 10
 PROBLEMS_CHECK = "no_problem_rows"
@@ -65,23 +69,51 @@ def unused_file_name(conn: Any, integration: str, target: str, file_name: str) -
     return candidate
 
 
-def render_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
-    """RFC 4180 CSV (CRLF line ends, quoting only where needed), UTF-8; None is an empty cell."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    writer.writerows(["" if v is None else v for v in row] for row in rows)
-    return out.getvalue().encode("utf-8")
+def text_cells(columns: Sequence[str]) -> str:
+    """The SELECT list of a file's columns as text, an empty string written as an empty cell."""
+    return ", ".join(f"nullif(CAST({identifier(c)} AS VARCHAR), '') AS {identifier(c)}" for c in columns)
 
 
-def preview(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dg.MarkdownMetadataValue:
+@contextlib.contextmanager
+def insertion_order_kept(conn: Any) -> Iterator[None]:
+    """Rows leave COPY in ORDER BY order only while DuckDB preserves insertion order."""
+    preserving = conn.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    conn.execute("SET preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        conn.execute(f"SET preserve_insertion_order = {'true' if preserving else 'false'}")
+
+
+def csv_file(conn: Any, select: str, params: Any = None) -> tuple[bytes, int]:
+    """(bytes, rows) of `select` as RFC 4180 CSV: a header, CRLF line ends, quotes only where
+    needed, UTF-8, NULL as an empty cell. DuckDB writes it (COPY), so no row passes through Python."""
+    with insertion_order_kept(conn), tempfile.TemporaryDirectory(prefix="lb_csv_") as tmp:
+        path = Path(tmp) / "file.csv"
+        copied = conn.execute(
+            f"COPY ({select}) TO {string_literal(path)} (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', NEW_LINE '\r\n')",
+            params,
+        )
+        rows = copied.fetchall()[0][0]
+        return path.read_bytes(), rows
+
+
+def csv_preview(content: bytes, limit: int = PREVIEW_ROWS) -> tuple[list[str], list[list[str]]]:
+    """(header, first rows) of a CSV file's bytes, read only as far as the preview needs."""
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(content), encoding="utf-8", newline=""))
+    header = next(reader, [])
+    return header, list(itertools.islice(reader, limit))
+
+
+def preview(columns: Sequence[str], rows: Sequence[Sequence[Any]], total: Optional[int] = None) -> dg.MarkdownMetadataValue:
     def cell(v: Any) -> str:
         return "" if v is None else str(v).replace("|", "\\|")
 
+    total = len(rows) if total is None else total
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[:PREVIEW_ROWS]]
-    if len(rows) > PREVIEW_ROWS:
-        lines.append(f"\n… and {len(rows) - PREVIEW_ROWS} more rows")
+    if total > PREVIEW_ROWS:
+        lines.append(f"\n… and {total - PREVIEW_ROWS} more rows")
     return dg.MetadataValue.md("\n".join(lines))
 
 
@@ -92,16 +124,36 @@ class ExportFile:
     integration: str
     scope: str  # what deltas and the ledger are kept per: "full", a pay period, ...
     file_name: str
-    columns: Sequence[str]
-    rows: Sequence[Sequence[Any]]
+    content: bytes
+    rows: int
     problems: list[Problem] = field(default_factory=list)
     coverage_gaps: int = 0
-    new_state: Optional[list[StateRow]] = None  # for delta integrations
+    # A delta integration's state once this file is delivered: row_key, row_hash, row_values.
+    new_state: Optional[StateSnapshot] = None
     extra_metadata: dict[str, Any] = field(default_factory=dict)
-    # A file that is not one CSV (the EDW zip): its bytes and row count; `columns`/`rows`
-    # are then only the preview.
-    content: Optional[bytes] = None
-    row_count: Optional[int] = None
+    # (columns, rows) shown as the preview; by default the first rows of `content` read as CSV.
+    preview_table: Optional[tuple[Sequence[str], Sequence[Sequence[Any]]]] = None
+
+
+def send_export(connect: Any, target: Target, export: ExportFile, run_id: str) -> LedgerEntry:
+    """Store the problems, then deliver the file through the ledger (a DeliveryError if it failed)."""
+    with connect() as conn:
+        record_problems(conn, export.integration, export.scope, run_id, export.problems)
+        if export.new_state is not None:
+            # A delta file must never replace one delivered before under the same name (two runs
+            # in one minute): its changes would be lost. Full files replace each other safely.
+            export.file_name = unused_file_name(conn, export.integration, target.description, export.file_name)
+    return deliver_and_record(
+        connect,
+        target,
+        integration=export.integration,
+        scope=export.scope,
+        file_name=export.file_name,
+        content=export.content,
+        rows=export.rows,
+        run_id=run_id,
+        new_state=export.new_state,
+    )
 
 
 def deliver_export(
@@ -109,32 +161,15 @@ def deliver_export(
 ) -> dg.MaterializeResult:
     """Store the problems, deliver the file through the ledger, and describe it all on the asset."""
     target = target_for(delivery)
-    with warehouse.get_connection() as conn:
-        record_problems(conn, export.integration, export.scope, context.run.run_id, export.problems)
-        if export.new_state is not None:
-            # A delta file must never replace one delivered before under the same name (two runs
-            # in one minute): its changes would be lost. Full files replace each other safely.
-            export.file_name = unused_file_name(conn, export.integration, target.description, export.file_name)
     if export.problems:
         shown = "; ".join(f"{p.record}: {p.reason}" for p in export.problems[:5])
         more = f" (and {len(export.problems) - 5} more)" if len(export.problems) > 5 else ""
         context.log.warning(
             f"{export.integration}: {len(export.problems)} rows skipped, see delivery.problems: {shown}{more}"
         )
-    content = export.content if export.content is not None else render_csv(export.columns, export.rows)
-    row_count = export.row_count if export.row_count is not None else len(export.rows)
+    row_count = export.rows
     try:
-        entry: LedgerEntry = deliver_and_record(
-            warehouse.get_connection,
-            target,
-            integration=export.integration,
-            scope=export.scope,
-            file_name=export.file_name,
-            content=content,
-            rows=row_count,
-            run_id=context.run.run_id,
-            new_state=export.new_state,
-        )
+        entry = send_export(warehouse.get_connection, target, export, context.run.run_id)
     except DeliveryError as exc:
         # Recorded as a failed ledger row; nothing advanced, so the next run sends it again.
         raise dg.Failure(
@@ -152,7 +187,7 @@ def deliver_export(
         "status": entry.status,
         "sha256": receipt.sha256,
         "bytes": receipt.bytes,
-        "preview": preview(export.columns, export.rows),
+        "preview": preview(*(export.preview_table or csv_preview(export.content)), total=row_count),
         **export.extra_metadata,
     }
     if export.problems:
@@ -177,10 +212,9 @@ def not_enabled(integration: str, why: str = "off: no settings folder, or enable
     )
 
 
-def query_dicts(conn: Any, sql: str, params: Any) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+def problems_from(conn: Any, sql: str, params: Any = None) -> list[Problem]:
+    """The problems a query finds: its rows are (kind, record, field, reason)."""
+    return [Problem(*row) for row in conn.execute(sql, params).fetchall()]
 
 
 def problems_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:

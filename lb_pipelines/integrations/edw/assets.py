@@ -5,12 +5,11 @@ from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import clock
 from lb_pipelines.integrations.config import load_integration
-from lb_pipelines.integrations.edw.export import build_edw_zip
-from lb_pipelines.integrations.exporting import ExportFile, deliver_export, not_enabled, problems_check_spec
+from lb_pipelines.integrations.edw.export import INTEGRATION, build_file
+from lb_pipelines.integrations.exporting import deliver_export, not_enabled, problems_check_spec
 from lb_pipelines.lightning_bolt.contract import ENTITIES
 from lb_pipelines.warehouse.raw_assets import raw_asset_key
 
-INTEGRATION = "edw"
 KEY = dg.AssetKey([INTEGRATION, "file"])
 
 
@@ -28,15 +27,5 @@ def edw_zip(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.
     if config is None or not config.enabled:
         return not_enabled(INTEGRATION)
     with warehouse.get_connection() as conn:
-        package = build_edw_zip(conn, clock.today())
-    export = ExportFile(
-        integration=INTEGRATION,
-        scope="full",
-        file_name=package.file_name,
-        columns=["file", "rows"],
-        rows=sorted(package.row_counts.items()),
-        content=package.content,
-        row_count=sum(package.row_counts.values()),
-        extra_metadata={"files": len(package.row_counts)},
-    )
+        export = build_file(conn, clock.today())
     return deliver_export(context, warehouse, config.settings.delivery, export)

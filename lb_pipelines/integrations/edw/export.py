@@ -26,6 +26,10 @@ from typing import Any
 
 import duckdb
 
+from lb_pipelines.integrations.exporting import ExportFile
+
+INTEGRATION = "edw"
+
 # The column layout, in one place: a customer adjusts a file by editing its query. The query reads
 # the typed raw tables; each file's Table Schema is read from the query's result columns.
 _SCHEDULE_FIELDS = ("department_id", "start_date", "end_date", "status", "published_at", "version")
@@ -175,4 +179,18 @@ def build_edw_zip(conn: duckdb.DuckDBPyConnection, day: dt.date) -> EdwExport:
         content=content,
         row_counts={r["path"]: r["rows"] for r in resources},
         sha256=hashlib.sha256(content).hexdigest(),
+    )
+
+
+def build_file(conn: duckdb.DuckDBPyConnection, day: dt.date) -> ExportFile:
+    """The zip as the file to deliver, with a preview of the rows in each CSV."""
+    package = build_edw_zip(conn, day)
+    return ExportFile(
+        integration=INTEGRATION,
+        scope="full",
+        file_name=package.file_name,
+        content=package.content,
+        rows=sum(package.row_counts.values()),
+        preview_table=(["file", "rows"], sorted(package.row_counts.items())),
+        extra_metadata={"files": len(package.row_counts)},
     )

@@ -1,15 +1,18 @@
 """Epic On-Call Finder's file: its layout and the rules that turn export rows into file rows.
 
 Epic replaces the whole window with each file, so every file is full. The vendor layout lives
-here and in `dbt_project/models/exports/export_epic_on_call_finder.sql`, nowhere else.
+here and in `dbt_project/models/exports/export_epic_on_call_finder.sql`, nowhere else. The
+rules run where the data is (DuckDB); this module names them and reads the results.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable, Mapping
 
-from lb_pipelines.delivery.ledger import Problem
+import duckdb
+
+from lb_pipelines.integrations.exporting import ExportFile, csv_file, problems_from, text_cells
+from lb_pipelines.warehouse.sql import identifier
 
 INTEGRATION = "epic_on_call_finder"
 COLUMNS = (
@@ -17,12 +20,44 @@ COLUMNS = (
     "PROVIDER_ID", "PROVIDER_NAME", "CONTACT", "NOTES", "TEAM_COMMENT",
 )
 
-# The window, applied where the data is, with "today" in each slot's own department time zone.
-ROWS_IN_WINDOW_SQL = """
-SELECT * FROM exports.export_epic_on_call_finder
-WHERE slot_date BETWEEN CAST(timezone(time_zone, $now) AS DATE) - $days_back
+# The export model's rows in the window ("today" in each slot's own department time zone), each
+# with what becomes of it (file_outcome) and the file's columns as text, PROVIDER_ID from the
+# field the settings name (`{id}`, a validated column name):
+#   deliver (a placeholder goes out with an empty PROVIDER_ID and its own name and contact)
+#   | coverage_gap (unfilled: not a row, counted) | problem (a person who cannot be exported)
+#   | person_without_vendor_id (skipped, a problem; the rest of the file still goes out).
+# No time zone is more than a day from UTC, so the first test of slot_date (cheap, and able to
+# skip whole blocks of rows) only narrows the rows the exact per-zone test has to look at.
+WINDOW_ROWS_SQL = """
+SELECT slot_id, mapping_line, start_at, "CALL_ORDER" AS call_rank, problem_reason,
+    CASE WHEN outcome = 'deliver' AND NOT is_placeholder AND nullif(trim({id}), '') IS NULL
+         THEN 'person_without_vendor_id' ELSE outcome END AS file_outcome,
+    {cells},
+    CASE WHEN is_placeholder THEN NULL ELSE nullif(trim({id}), '') END AS "PROVIDER_ID"
+FROM exports.export_epic_on_call_finder
+WHERE slot_date BETWEEN CAST(timezone('UTC', $now) AS DATE) - ($days_back + 1)
+                    AND CAST(timezone('UTC', $now) AS DATE) + ($days_forward + 1)
+  AND slot_date BETWEEN CAST(timezone(time_zone, $now) AS DATE) - $days_back
                     AND CAST(timezone(time_zone, $now) AS DATE) + $days_forward
-ORDER BY "TEAM_ID", start_at, "CALL_ORDER", "PROVIDER_NAME", slot_id, mapping_line
+"""
+WINDOW_TABLE = "epic_on_call_finder_window_rows"
+
+FILE_SQL = f"""
+SELECT {", ".join(identifier(c) for c in COLUMNS)} FROM {WINDOW_TABLE}
+WHERE file_outcome = 'deliver'
+ORDER BY "TEAM_ID", start_at, call_rank, "PROVIDER_NAME", slot_id, mapping_line
+"""
+
+PROBLEMS_SQL = f"""
+SELECT
+    CASE file_outcome WHEN 'problem' THEN 'person_not_exportable' ELSE file_outcome END AS kind,
+    'slot ' || slot_id || ' (' || "TEAM_ID" || ' ' || "START" || ')' AS record,
+    CASE file_outcome WHEN 'problem' THEN 'personnel_id' ELSE $id_field END AS field,
+    CASE file_outcome WHEN 'problem' THEN problem_reason
+         ELSE "PROVIDER_NAME" || ' has no ' || $id_field || ' (the Epic provider id)' END AS reason
+FROM {WINDOW_TABLE}
+WHERE file_outcome IN ('problem', 'person_without_vendor_id')
+ORDER BY "TEAM_ID", start_at, slot_id, mapping_line
 """
 
 
@@ -30,29 +65,26 @@ def file_name(now: dt.datetime) -> str:
     return f"epic_ocf_{now:%Y%m%d%H%M}.csv"
 
 
-def file_rows(
-    export_rows: Iterable[Mapping[str, Any]], personnel_id_field: str
-) -> tuple[list[tuple], list[Problem], int]:
-    """(rows of the file, problems, coverage gaps) from the export model's rows.
-
-    - unfilled slots are not rows: they are counted as coverage gaps;
-    - a placeholder goes out with an empty PROVIDER_ID and its own name and contact;
-    - a person without the configured vendor id (or unknown, or inactive) is a problem row,
-      skipped, and the rest of the file still goes out.
-    """
-    rows, problems, gaps = [], [], 0
-    for r in export_rows:
-        record = f"slot {r['slot_id']} ({r['TEAM_ID']} {r['START']})"
-        if r["outcome"] == "coverage_gap":
-            gaps += 1
-            continue
-        if r["outcome"] == "problem":
-            problems.append(Problem("person_not_exportable", record, "personnel_id", r["problem_reason"]))
-            continue
-        provider_id = "" if r["is_placeholder"] else (r[personnel_id_field] or "")
-        if not r["is_placeholder"] and not provider_id.strip():
-            reason = f"{r['PROVIDER_NAME']} has no {personnel_id_field} (the Epic provider id)"
-            problems.append(Problem("person_without_vendor_id", record, personnel_id_field, reason))
-            continue
-        rows.append(tuple(provider_id if c == "PROVIDER_ID" else r[c] for c in COLUMNS))
-    return rows, problems, gaps
+def build_file(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime) -> ExportFile:
+    """The full file for the window, its problems and coverage gaps. Reads only; the caller delivers."""
+    id_field = settings.personnel_id_field  # one of a fixed list of column names (validated)
+    window = settings.window
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE {WINDOW_TABLE} AS "
+        + WINDOW_ROWS_SQL.format(id=id_field, cells=text_cells([c for c in COLUMNS if c != "PROVIDER_ID"])),
+        {"now": now, "days_back": window.days_back, "days_forward": window.days_forward},
+    )
+    content, rows = csv_file(conn, FILE_SQL)
+    problems = problems_from(conn, PROBLEMS_SQL, {"id_field": id_field})
+    gaps = conn.execute(f"SELECT count(*) FROM {WINDOW_TABLE} WHERE file_outcome = 'coverage_gap'").fetchall()[0][0]
+    conn.execute(f"DROP TABLE {WINDOW_TABLE}")
+    return ExportFile(
+        integration=INTEGRATION,
+        scope="full",
+        file_name=file_name(now),
+        content=content,
+        rows=rows,
+        problems=problems,
+        coverage_gaps=gaps,
+        extra_metadata={"window": f"{window.days_back} days back, {window.days_forward} forward"},
+    )

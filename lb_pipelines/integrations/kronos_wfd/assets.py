@@ -11,24 +11,9 @@ from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import clock
 from lb_pipelines.automation.pay_periods import PayPeriod, pay_period_from_key, pay_period_of, pay_periods_between
-from lb_pipelines.delivery.deltas import ADD, DELETE, UPDATE, compute_delta, state_rows
-from lb_pipelines.delivery.ledger import delivered_state
 from lb_pipelines.integrations.config import load_integration
-from lb_pipelines.integrations.exporting import (
-    ExportFile,
-    deliver_export,
-    not_enabled,
-    problems_check_spec,
-    query_dicts,
-)
-from lb_pipelines.integrations.kronos_wfd.export import (
-    COLUMNS,
-    INTEGRATION,
-    ROWS_IN_PERIOD_SQL,
-    VALUE_COLUMNS,
-    file_name,
-    period_rows,
-)
+from lb_pipelines.integrations.exporting import deliver_export, not_enabled, problems_check_spec
+from lb_pipelines.integrations.kronos_wfd.export import INTEGRATION, build_period_file
 from lb_pipelines.lightning_bolt.contract import Window
 from lb_pipelines.warehouse.raw_load import window_is_loaded
 
@@ -83,31 +68,5 @@ def kronos_wfd_file(context: dg.AssetExecutionContext, warehouse: DuckDBResource
                 "loaded; load them first (raw assets with start_date/end_date covering the period). "
                 "Refusing to compute a delta that would delete every shift."
             )
-        export_rows = query_dicts(conn, ROWS_IN_PERIOD_SQL, {"start": period.start, "end": period.end})
-        previous = delivered_state(conn, INTEGRATION, period.key)
-    keyed, problems, counts = period_rows(
-        export_rows, settings.personnel_id_field, settings.labor_category_delimiter
-    )
-    current = state_rows(keyed)
-    delta = compute_delta(previous, current)
-    actions = [action for action, _ in delta]
-    export = ExportFile(
-        integration=INTEGRATION,
-        scope=period.key,
-        file_name=file_name(period, clock.now()),
-        columns=COLUMNS,
-        rows=[(action, *(row.values[c] for c in VALUE_COLUMNS)) for action, row in delta],
-        problems=problems,
-        coverage_gaps=counts["coverage_gaps"],
-        new_state=current,
-        extra_metadata={
-            "pay_period": f"{period.start}..{period.end}",
-            "full_file": previous is None,
-            "shifts_in_period": len(current),
-            "ADD": actions.count(ADD),
-            "UPDATE": actions.count(UPDATE),
-            "DELETE": actions.count(DELETE),
-            "placeholders_left_out": counts["placeholders"],
-        },
-    )
+        export = build_period_file(conn, settings, period, clock.now())
     return deliver_export(context, warehouse, settings.delivery, export)

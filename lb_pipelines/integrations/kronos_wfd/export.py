@@ -1,17 +1,22 @@
-"""Kronos Workforce Dimensions' file: layout, the rows of one pay period, and keys for deltas.
+"""Kronos Workforce Dimensions' file: layout, the shifts of one pay period, and its delta.
 
 The first file of a pay period holds every row (as ADD); later files hold only the changes
 against the last file delivered for that period. A shift's key is its slot and its person, so
 a shift handed to someone else is a DELETE for the first person and an ADD for the second.
+The rules run where the data is (DuckDB); this module only names them and reads the results.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable, Mapping
+
+import duckdb
 
 from lb_pipelines.automation.pay_periods import PayPeriod
-from lb_pipelines.delivery.ledger import Problem
+from lb_pipelines.delivery.deltas import ADD, DELETE, UPDATE, delta_counts_select, delta_select, load_delivered, snapshot
+from lb_pipelines.delivery.ledger import delivered_before
+from lb_pipelines.integrations.exporting import ExportFile, csv_file, problems_from, text_cells
+from lb_pipelines.warehouse.sql import identifier
 
 INTEGRATION = "kronos_wfd"
 VALUE_COLUMNS = (
@@ -20,10 +25,38 @@ VALUE_COLUMNS = (
 )
 COLUMNS = ("ACTION", *VALUE_COLUMNS)
 
-ROWS_IN_PERIOD_SQL = """
-SELECT * FROM exports.export_kronos_wfd
+KEY = ("SLOT_ID", "PERSON_NUMBER")  # a shift handed to someone else is a DELETE and an ADD
+
+# The export model's rows of one pay period, each with what becomes of it (file_outcome) and
+# the file's value columns as text, the person number from the field the settings name (`{id}`,
+# a validated column name):
+#   deliver | open_shift (goes out without a person) | coverage_gap | placeholder (not rows, counted)
+#   | problem (a person who cannot be exported) | person_without_vendor_id (skipped, a problem).
+PERIOD_ROWS_SQL = """
+SELECT outcome, problem_reason, display_name,
+    CASE WHEN outcome = 'deliver' AND coalesce(trim({id}), '') = '' THEN 'person_without_vendor_id'
+         ELSE outcome END AS file_outcome,
+    slot_id AS "SLOT_ID",
+    CASE WHEN outcome = 'open_shift' THEN NULL ELSE nullif(trim({id}), '') END AS "PERSON_NUMBER",
+    {cells},
+    nullif(array_to_string(labor_categories, $delimiter), '') AS "LABOR_CATEGORIES"
+FROM exports.export_kronos_wfd
 WHERE slot_date BETWEEN $start AND $end
-ORDER BY slot_id
+"""
+PERIOD_TABLE = "kronos_wfd_period_rows"
+DELIVERED_TABLE = "kronos_wfd_delivered_rows"
+SHIFTS = f"(SELECT {', '.join(identifier(c) for c in VALUE_COLUMNS)} FROM {PERIOD_TABLE} WHERE file_outcome IN ('deliver', 'open_shift'))"
+
+PROBLEMS_SQL = f"""
+SELECT
+    CASE file_outcome WHEN 'problem' THEN 'person_not_exportable' ELSE file_outcome END AS kind,
+    'slot ' || "SLOT_ID" || ' (' || "SHIFT_DATE" || ')' AS record,
+    CASE file_outcome WHEN 'problem' THEN 'personnel_id' ELSE $id_field END AS field,
+    CASE file_outcome WHEN 'problem' THEN problem_reason
+         ELSE display_name || ' has no ' || $id_field || ' (the Kronos person number)' END AS reason
+FROM {PERIOD_TABLE}
+WHERE file_outcome IN ('problem', 'person_without_vendor_id')
+ORDER BY "SLOT_ID"
 """
 
 
@@ -31,36 +64,45 @@ def file_name(period: PayPeriod, now: dt.datetime) -> str:
     return f"kronos_wfd_{period.start:%Y%m%d}_{now:%Y%m%d%H%M}.csv"
 
 
-def shift_key(slot_id: int, person_number: str) -> str:
-    return f"{slot_id:012d}|{person_number}"  # zero-padded: keys sort as slot ids do
-
-
-def period_rows(
-    export_rows: Iterable[Mapping[str, Any]], personnel_id_field: str, labor_category_delimiter: str
-) -> tuple[list[tuple[str, dict[str, Any]]], list[Problem], dict[str, int]]:
-    """(keyed rows of the full set, problems, counts of what is not a row) for one pay period."""
-    keyed, problems = [], []
-    counts = {"coverage_gaps": 0, "placeholders": 0}
-    for r in export_rows:
-        record = f"slot {r['slot_id']} ({r['SHIFT_DATE']})"
-        outcome = r["outcome"]
-        if outcome == "coverage_gap":
-            counts["coverage_gaps"] += 1
-            continue
-        if outcome == "placeholder":
-            counts["placeholders"] += 1
-            continue
-        if outcome == "problem":
-            problems.append(Problem("person_not_exportable", record, "personnel_id", r["problem_reason"]))
-            continue
-        person_number = "" if outcome == "open_shift" else (r[personnel_id_field] or "").strip()
-        if outcome == "deliver" and not person_number:
-            reason = f"{r['display_name']} has no {personnel_id_field} (the Kronos person number)"
-            problems.append(Problem("person_without_vendor_id", record, personnel_id_field, reason))
-            continue
-        values = {c: r.get(c) for c in VALUE_COLUMNS}
-        values["SLOT_ID"] = r["slot_id"]  # one column: DuckDB names are case-insensitive
-        values["PERSON_NUMBER"] = person_number
-        values["LABOR_CATEGORIES"] = labor_category_delimiter.join(r["labor_categories"] or [])
-        keyed.append((shift_key(r["slot_id"], person_number), values))
-    return keyed, problems, counts
+def build_period_file(conn: duckdb.DuckDBPyConnection, settings, period: PayPeriod, now: dt.datetime) -> ExportFile:
+    """The file of one pay period (in full the first time, then the delta), its problems, its counts
+    and the snapshot to keep once it is delivered. Reads only; the caller delivers."""
+    id_field = settings.personnel_id_field  # one of a fixed list of column names (validated)
+    plain = [c for c in VALUE_COLUMNS if c not in ("SLOT_ID", "PERSON_NUMBER", "LABOR_CATEGORIES")]
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE {PERIOD_TABLE} AS "
+        + PERIOD_ROWS_SQL.format(id=id_field, cells=text_cells(plain)),
+        {"start": period.start, "end": period.end, "delimiter": settings.labor_category_delimiter},
+    )
+    load_delivered(conn, INTEGRATION, period.key, like=SHIFTS, into=DELIVERED_TABLE)
+    full_file = not delivered_before(conn, INTEGRATION, period.key)
+    delta = (SHIFTS, DELIVERED_TABLE, KEY, VALUE_COLUMNS)
+    content, rows = csv_file(conn, delta_select(*delta))
+    counts = dict(
+        conn.execute(
+            f"""SELECT * FROM ({delta_counts_select(*delta)})
+            UNION ALL SELECT file_outcome, count(*) FROM {PERIOD_TABLE} GROUP BY file_outcome"""
+        ).fetchall()
+    )
+    problems = problems_from(conn, PROBLEMS_SQL, {"id_field": id_field})
+    new_state = snapshot(conn, SHIFTS)
+    conn.execute(f"DROP TABLE {PERIOD_TABLE}; DROP TABLE {DELIVERED_TABLE}")
+    return ExportFile(
+        integration=INTEGRATION,
+        scope=period.key,
+        file_name=file_name(period, now),
+        content=content,
+        rows=rows,
+        problems=problems,
+        coverage_gaps=counts.get("coverage_gap", 0),
+        new_state=new_state,
+        extra_metadata={
+            "pay_period": f"{period.start}..{period.end}",
+            "full_file": full_file,
+            "shifts_in_period": new_state.rows,
+            ADD: counts.get(ADD, 0),
+            UPDATE: counts.get(UPDATE, 0),
+            DELETE: counts.get(DELETE, 0),
+            "placeholders_left_out": counts.get("placeholder", 0),
+        },
+    )
