@@ -79,6 +79,7 @@ def run(args, work: Path) -> None:
     import duckdb
 
     from lb_pipelines import clock
+    from lb_pipelines.delivery.ledger import ensure_delivery_tables
     from lb_pipelines.delivery.settings import SftpDelivery
     from lb_pipelines.delivery.sftp import SftpTarget
     from lb_pipelines.delivery.targets import OutboxTarget
@@ -117,6 +118,9 @@ def run(args, work: Path) -> None:
         with duckdb.connect(str(warehouse)) as conn:
             yield conn
 
+    with connect() as conn:  # every run starts with nothing delivered: the first file of each is in full
+        conn.execute("DROP SCHEMA IF EXISTS delivery CASCADE")
+        ensure_delivery_tables(conn)
     now = clock.now()
     epic_settings = load_integration("epic_on_call_finder").settings.model_copy(
         update={"window": WindowSettings(days_back=1, days_forward=30)})
@@ -148,8 +152,8 @@ def run(args, work: Path) -> None:
         out = work / "floor"
         out.mkdir(exist_ok=True)
         if name == "edw":
-            for f in edw.EDW_FILES:
-                conn.execute(f"COPY ({f.query}) TO '{out / f.name}' (HEADER)")
+            for f in edw.EDW_FILES:  # in key order, as the zip holds them
+                conn.execute(f"COPY ({f.query} ORDER BY {', '.join(f.key)}) TO '{out / f.name}' (HEADER)")
         else:
             conn.execute(f"COPY ({floors[name]}) TO '{out / name}.csv' (HEADER)", floor_params[name])
 

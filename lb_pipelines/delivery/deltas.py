@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import duckdb
 
@@ -71,14 +71,15 @@ def delta_counts_select(current: str, delivered: str, key: Sequence[str], column
 
 
 def load_delivered(
-    conn: duckdb.DuckDBPyConnection, integration: str, scope: str, *, like: str, into: str
+    conn: duckdb.DuckDBPyConnection, integration: str, scope: str, *, like: str, into: str, params: Any = None
 ) -> None:
-    """Temporary table `into`: the rows last delivered for this scope (none if never), shaped like `like`."""
+    """Temporary table `into`: the rows last delivered for this scope (none if never), shaped like
+    the relation `like` (with its query parameters, `params`)."""
     ensure_delivery_tables(conn)
     found = conn.execute(
         f"SELECT snapshot FROM {SCHEMA}.delivered_state WHERE integration = ? AND scope = ?", [integration, scope]
     ).fetchall()
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT * FROM {like} WHERE false")
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT * FROM {like} WHERE false", params)
     if found:
         with tempfile.TemporaryDirectory(prefix="lb_state_") as tmp:
             path = Path(tmp) / "delivered.parquet"
@@ -86,12 +87,12 @@ def load_delivered(
             conn.execute(f"INSERT INTO {into} BY NAME SELECT * FROM read_parquet({string_literal(path)})")
 
 
-def snapshot(conn: duckdb.DuckDBPyConnection, relation: str) -> StateSnapshot:
+def snapshot(conn: duckdb.DuckDBPyConnection, relation: str, params: Any = None) -> StateSnapshot:
     """The rows of `relation` as a Parquet snapshot, to keep once the file that sent them is delivered."""
     with tempfile.TemporaryDirectory(prefix="lb_state_") as tmp:
         path = Path(tmp) / "state.parquet"
         written = conn.execute(
-            f"COPY (SELECT * FROM {relation}) TO {string_literal(path)} (FORMAT parquet, COMPRESSION zstd)"
+            f"COPY (SELECT * FROM {relation}) TO {string_literal(path)} (FORMAT parquet, COMPRESSION zstd)", params
         ).fetchall()[0][0]
         return StateSnapshot(rows=written, parquet=path.read_bytes())
 

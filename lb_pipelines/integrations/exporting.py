@@ -26,7 +26,6 @@ from lb_pipelines.delivery.ledger import (
     Problem,
     deliver_and_record,
     ensure_delivery_tables,
-    record_problems,
 )
 from lb_pipelines.delivery.settings import DryRunDelivery, OutboxDelivery, SftpDelivery
 from lb_pipelines.delivery.targets import DeliveryError, DryRunTarget, OutboxTarget, Target
@@ -136,12 +135,11 @@ class ExportFile:
 
 
 def send_export(connect: Any, target: Target, export: ExportFile, run_id: str) -> LedgerEntry:
-    """Store the problems, then deliver the file through the ledger (a DeliveryError if it failed)."""
-    with connect() as conn:
-        record_problems(conn, export.integration, export.scope, run_id, export.problems)
-        if export.new_state is not None:
-            # A delta file must never replace one delivered before under the same name (two runs
-            # in one minute): its changes would be lost. Full files replace each other safely.
+    """Deliver the file through the ledger, with its problems (a DeliveryError if it failed)."""
+    if export.new_state is not None:
+        # A delta file must never replace one delivered before under the same name (two runs
+        # in one minute): its changes would be lost. Full files replace each other safely.
+        with connect() as conn:
             export.file_name = unused_file_name(conn, export.integration, target.description, export.file_name)
     return deliver_and_record(
         connect,
@@ -153,13 +151,14 @@ def send_export(connect: Any, target: Target, export: ExportFile, run_id: str) -
         rows=export.rows,
         run_id=run_id,
         new_state=export.new_state,
+        problems=export.problems,
     )
 
 
 def deliver_export(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource, delivery: Any, export: ExportFile
 ) -> dg.MaterializeResult:
-    """Store the problems, deliver the file through the ledger, and describe it all on the asset."""
+    """Deliver the file through the ledger with its problems, and describe it all on the asset."""
     target = target_for(delivery)
     if export.problems:
         shown = "; ".join(f"{p.record}: {p.reason}" for p in export.problems[:5])

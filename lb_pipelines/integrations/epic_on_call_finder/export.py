@@ -40,10 +40,9 @@ WHERE slot_date BETWEEN CAST(timezone('UTC', $now) AS DATE) - ($days_back + 1)
   AND slot_date BETWEEN CAST(timezone(time_zone, $now) AS DATE) - $days_back
                     AND CAST(timezone(time_zone, $now) AS DATE) + $days_forward
 """
-WINDOW_TABLE = "epic_on_call_finder_window_rows"
-
+# Each query below reads the window itself: one pass each is cheaper than keeping the rows.
 FILE_SQL = f"""
-SELECT {", ".join(identifier(c) for c in COLUMNS)} FROM {WINDOW_TABLE}
+SELECT {", ".join(identifier(c) for c in COLUMNS)} FROM ({{window}})
 WHERE file_outcome = 'deliver'
 ORDER BY "TEAM_ID", start_at, call_rank, "PROVIDER_NAME", slot_id, mapping_line
 """
@@ -55,7 +54,7 @@ SELECT
     CASE file_outcome WHEN 'problem' THEN 'personnel_id' ELSE $id_field END AS field,
     CASE file_outcome WHEN 'problem' THEN problem_reason
          ELSE "PROVIDER_NAME" || ' has no ' || $id_field || ' (the Epic provider id)' END AS reason
-FROM {WINDOW_TABLE}
+FROM ({{window}})
 WHERE file_outcome IN ('problem', 'person_without_vendor_id')
 ORDER BY "TEAM_ID", start_at, slot_id, mapping_line
 """
@@ -69,21 +68,17 @@ def build_file(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime) -> E
     """The full file for the window, its problems and coverage gaps. Reads only; the caller delivers."""
     id_field = settings.personnel_id_field  # one of a fixed list of column names (validated)
     window = settings.window
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {WINDOW_TABLE} AS "
-        + WINDOW_ROWS_SQL.format(id=id_field, cells=text_cells([c for c in COLUMNS if c != "PROVIDER_ID"])),
-        {"now": now, "days_back": window.days_back, "days_forward": window.days_forward},
-    )
-    content, rows = csv_file(conn, FILE_SQL)
-    problems = problems_from(conn, PROBLEMS_SQL, {"id_field": id_field})
-    gaps = conn.execute(f"SELECT count(*) FROM {WINDOW_TABLE} WHERE file_outcome = 'coverage_gap'").fetchall()[0][0]
-    conn.execute(f"DROP TABLE {WINDOW_TABLE}")
+    rows = WINDOW_ROWS_SQL.format(id=id_field, cells=text_cells([c for c in COLUMNS if c != "PROVIDER_ID"]))
+    params = {"now": now, "days_back": window.days_back, "days_forward": window.days_forward}
+    content, row_count = csv_file(conn, FILE_SQL.format(window=rows), params)
+    problems = problems_from(conn, PROBLEMS_SQL.format(window=rows), params | {"id_field": id_field})
+    gaps = conn.execute(f"SELECT count(*) FROM ({rows}) WHERE file_outcome = 'coverage_gap'", params).fetchall()[0][0]
     return ExportFile(
         integration=INTEGRATION,
         scope="full",
         file_name=file_name(now),
         content=content,
-        rows=rows,
+        rows=row_count,
         problems=problems,
         coverage_gaps=gaps,
         extra_metadata={"window": f"{window.days_back} days back, {window.days_forward} forward"},

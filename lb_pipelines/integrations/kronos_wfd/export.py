@@ -43,9 +43,11 @@ SELECT outcome, problem_reason, display_name,
 FROM exports.export_kronos_wfd
 WHERE slot_date BETWEEN $start AND $end
 """
-PERIOD_TABLE = "kronos_wfd_period_rows"
 DELIVERED_TABLE = "kronos_wfd_delivered_rows"
-SHIFTS = f"(SELECT {', '.join(identifier(c) for c in VALUE_COLUMNS)} FROM {PERIOD_TABLE} WHERE file_outcome IN ('deliver', 'open_shift'))"
+# Each query below reads the period itself: one pass each is cheaper than keeping the rows.
+SHIFTS_SQL = f"""
+(SELECT {", ".join(identifier(c) for c in VALUE_COLUMNS)} FROM ({{period}})
+ WHERE file_outcome IN ('deliver', 'open_shift'))"""
 
 PROBLEMS_SQL = f"""
 SELECT
@@ -54,7 +56,7 @@ SELECT
     CASE file_outcome WHEN 'problem' THEN 'personnel_id' ELSE $id_field END AS field,
     CASE file_outcome WHEN 'problem' THEN problem_reason
          ELSE display_name || ' has no ' || $id_field || ' (the Kronos person number)' END AS reason
-FROM {PERIOD_TABLE}
+FROM ({{period}})
 WHERE file_outcome IN ('problem', 'person_without_vendor_id')
 ORDER BY "SLOT_ID"
 """
@@ -69,24 +71,23 @@ def build_period_file(conn: duckdb.DuckDBPyConnection, settings, period: PayPeri
     and the snapshot to keep once it is delivered. Reads only; the caller delivers."""
     id_field = settings.personnel_id_field  # one of a fixed list of column names (validated)
     plain = [c for c in VALUE_COLUMNS if c not in ("SLOT_ID", "PERSON_NUMBER", "LABOR_CATEGORIES")]
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {PERIOD_TABLE} AS "
-        + PERIOD_ROWS_SQL.format(id=id_field, cells=text_cells(plain)),
-        {"start": period.start, "end": period.end, "delimiter": settings.labor_category_delimiter},
-    )
-    load_delivered(conn, INTEGRATION, period.key, like=SHIFTS, into=DELIVERED_TABLE)
+    period_rows = PERIOD_ROWS_SQL.format(id=id_field, cells=text_cells(plain))
+    shifts = SHIFTS_SQL.format(period=period_rows)
+    params = {"start": period.start, "end": period.end, "delimiter": settings.labor_category_delimiter}
+    load_delivered(conn, INTEGRATION, period.key, like=shifts, into=DELIVERED_TABLE, params=params)
     full_file = not delivered_before(conn, INTEGRATION, period.key)
-    delta = (SHIFTS, DELIVERED_TABLE, KEY, VALUE_COLUMNS)
-    content, rows = csv_file(conn, delta_select(*delta))
+    delta = (shifts, DELIVERED_TABLE, KEY, VALUE_COLUMNS)
+    content, rows = csv_file(conn, delta_select(*delta), params)
+    # A full file is all ADD; otherwise the split comes from the same rule, without its rows.
+    changes = f"SELECT * FROM ({delta_counts_select(*delta)})" if not full_file else f"SELECT '{ADD}', {rows}"
     counts = dict(
         conn.execute(
-            f"""SELECT * FROM ({delta_counts_select(*delta)})
-            UNION ALL SELECT file_outcome, count(*) FROM {PERIOD_TABLE} GROUP BY file_outcome"""
+            f"{changes} UNION ALL SELECT file_outcome, count(*) FROM ({period_rows}) GROUP BY file_outcome", params
         ).fetchall()
     )
-    problems = problems_from(conn, PROBLEMS_SQL, {"id_field": id_field})
-    new_state = snapshot(conn, SHIFTS)
-    conn.execute(f"DROP TABLE {PERIOD_TABLE}; DROP TABLE {DELIVERED_TABLE}")
+    problems = problems_from(conn, PROBLEMS_SQL.format(period=period_rows), params | {"id_field": id_field})
+    new_state = snapshot(conn, shifts, params)
+    conn.execute(f"DROP TABLE {DELIVERED_TABLE}")
     return ExportFile(
         integration=INTEGRATION,
         scope=period.key,
