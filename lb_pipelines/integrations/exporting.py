@@ -1,8 +1,9 @@
 """What every file export shares: rendering, choosing the target, delivering, and showing it.
 
-An integration module supplies its rows (from its dbt export model) and its layout; this
-module turns them into a file, delivers it through the ledger, stores the problems and builds
-the materialization's metadata, the same way for every vendor.
+An integration module writes its file with `csv_file` from a query over its dbt export model
+(the rules stay in SQL, where the data is) and finds its problems with `problems_from`; this
+module delivers the file through the ledger with its problems and builds the materialization's
+metadata, the same way for every vendor.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from dagster_duckdb import DuckDBResource
 from lb_pipelines import settings as paths
 from lb_pipelines.delivery.ledger import (
     LedgerEntry,
-    StateSnapshot,
     Problem,
+    StateSnapshot,
     deliver_and_record,
     ensure_delivery_tables,
 )
@@ -186,7 +187,11 @@ def deliver_export(
         "status": entry.status,
         "sha256": receipt.sha256,
         "bytes": receipt.bytes,
-        "preview": preview(*(export.preview_table or csv_preview(export.content)), total=row_count),
+        "preview": (
+            preview(*export.preview_table)
+            if export.preview_table
+            else preview(*csv_preview(export.content), total=row_count)
+        ),
         **export.extra_metadata,
     }
     if export.problems:
