@@ -62,7 +62,7 @@ def build_epic(conn, rows, now, days_back=1, days_forward=2):
 def test_epic_window_is_today_in_each_departments_own_time_zone(epic_warehouse):
     # 2026-11-03 05:30 UTC: it is still 11/02 in Chicago (23:30) and in Phoenix (22:30).
     # Window 1 back, 2 forward: 11/01 .. 11/04 in both zones; UTC's own "today" would be 11/03.
-    now = dt.datetime(2026, 11, 3, 5, 30, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 3, 5, 30, tzinfo=dt.UTC)
     export = build_epic(epic_warehouse, [
         epic_row(1, "2026-10-31"),  # a day before the window
         epic_row(2, "2026-11-01"),  # first day of the window (UTC's window would start 11/02)
@@ -74,7 +74,7 @@ def test_epic_window_is_today_in_each_departments_own_time_zone(epic_warehouse):
 
 
 def test_epic_ids_placeholders_problems_and_gaps(epic_warehouse):
-    now = dt.datetime(2026, 11, 2, 18, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 2, 18, 0, tzinfo=dt.UTC)
     export = build_epic(epic_warehouse, [
         epic_row(1, "2026-11-02", custom1="  SER9 ", start="07:00"),  # spaces around the id: trimmed
         epic_row(2, "2026-11-02", custom1="", name="Ben Okafor", start="08:00"),  # no Epic id: a problem
@@ -93,7 +93,7 @@ def test_epic_ids_placeholders_problems_and_gaps(epic_warehouse):
 
 
 def test_epic_order_is_team_start_then_call_order_as_a_number(epic_warehouse):
-    now = dt.datetime(2026, 11, 2, 18, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 2, 18, 0, tzinfo=dt.UTC)
     export = build_epic(epic_warehouse, [
         epic_row(1, "2026-11-02", call_order=10, name="Cy"),
         epic_row(2, "2026-11-02", call_order=2, name="Ben"),
@@ -106,7 +106,7 @@ def test_epic_order_is_team_start_then_call_order_as_a_number(epic_warehouse):
 
 
 def test_epic_cells_are_rfc_4180(epic_warehouse):
-    now = dt.datetime(2026, 11, 2, 18, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 2, 18, 0, tzinfo=dt.UTC)
     export = build_epic(epic_warehouse, [
         epic_row(1, "2026-11-02", name='Reyes, Ana "AR"', notes="call 4411\nthen 4412"),
     ], now)
@@ -138,7 +138,7 @@ def build_wfd(conn, rows, delimiter="|"):
     conn.executemany(f"INSERT INTO exports.export_kronos_wfd VALUES ({', '.join(['?'] * 22)})", rows)
     settings = KronosWfdSettings(pay_period={"anchor": "2026-11-01", "length_days": 14},
                                  valid_comments=["Call"], labor_category_delimiter=delimiter)
-    return wfd.build_period_file(conn, settings, PERIOD, dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.timezone.utc))
+    return wfd.build_period_file(conn, settings, PERIOD, dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC))
 
 
 @pytest.fixture

@@ -82,7 +82,12 @@ def record_problems(
     conn: duckdb.DuckDBPyConnection, integration: str, scope: str, run_id: str, problems: Iterable[Problem]
 ) -> int:
     ensure_delivery_tables(conn)
-    problems = list(problems)
+    return _insert_problems(conn, integration, scope, run_id, list(problems))
+
+
+def _insert_problems(
+    conn: duckdb.DuckDBPyConnection, integration: str, scope: str, run_id: str, problems: Sequence[Problem]
+) -> int:
     if problems:
         # One INSERT of lists, not one per row: a file can skip thousands of rows. (Not Arrow: its
         # first use in a process imports pandas, a quarter of a second.)
@@ -137,7 +142,7 @@ def deliver_and_record(
     with connect() as conn:
         ensure_delivery_tables(conn)
         conn.execute("BEGIN TRANSACTION")
-        record_problems(conn, integration, scope, run_id, problems)
+        _insert_problems(conn, integration, scope, run_id, list(problems))
         conn.execute(
             f"INSERT INTO {SCHEMA}.ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [

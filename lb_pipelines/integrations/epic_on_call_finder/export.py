@@ -47,14 +47,14 @@ WHERE file_outcome = 'deliver'
 ORDER BY "TEAM_ID", start_at, call_rank, "PROVIDER_NAME", slot_id, mapping_line
 """
 
-PROBLEMS_SQL = f"""
+PROBLEMS_SQL = """
 SELECT
     CASE file_outcome WHEN 'problem' THEN 'person_not_exportable' ELSE file_outcome END AS kind,
     'slot ' || slot_id || ' (' || "TEAM_ID" || ' ' || "START" || ')' AS record,
     CASE file_outcome WHEN 'problem' THEN 'personnel_id' ELSE $id_field END AS field,
     CASE file_outcome WHEN 'problem' THEN problem_reason
          ELSE "PROVIDER_NAME" || ' has no ' || $id_field || ' (the Epic provider id)' END AS reason
-FROM ({{window}})
+FROM ({window})
 WHERE file_outcome IN ('problem', 'person_without_vendor_id')
 ORDER BY "TEAM_ID", start_at, slot_id, mapping_line
 """

@@ -10,7 +10,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import clock
-from lb_pipelines.automation.pay_periods import PayPeriod, pay_period_from_key, pay_period_of, pay_periods_between
+from lb_pipelines.automation.pay_periods import (
+    PayPeriod,
+    pay_period_from_key,
+    pay_period_of,
+    pay_periods_between,
+)
 from lb_pipelines.integrations.config import load_integration
 from lb_pipelines.integrations.exporting import deliver_export, not_enabled, problems_check_spec
 from lb_pipelines.integrations.kronos_wfd.export import INTEGRATION, build_period_file

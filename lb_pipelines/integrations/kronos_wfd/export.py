@@ -13,7 +13,15 @@ import datetime as dt
 import duckdb
 
 from lb_pipelines.automation.pay_periods import PayPeriod
-from lb_pipelines.delivery.deltas import ADD, DELETE, UPDATE, delta_counts_select, delta_select, load_delivered, snapshot
+from lb_pipelines.delivery.deltas import (
+    ADD,
+    DELETE,
+    UPDATE,
+    delta_counts_select,
+    delta_select,
+    load_delivered,
+    snapshot,
+)
 from lb_pipelines.delivery.ledger import delivered_before
 from lb_pipelines.integrations.exporting import ExportFile, csv_file, problems_from, text_cells
 from lb_pipelines.warehouse.sql import identifier
@@ -49,14 +57,14 @@ SHIFTS_SQL = f"""
 (SELECT {", ".join(identifier(c) for c in VALUE_COLUMNS)} FROM ({{period}})
  WHERE file_outcome IN ('deliver', 'open_shift'))"""
 
-PROBLEMS_SQL = f"""
+PROBLEMS_SQL = """
 SELECT
     CASE file_outcome WHEN 'problem' THEN 'person_not_exportable' ELSE file_outcome END AS kind,
     'slot ' || "SLOT_ID" || ' (' || "SHIFT_DATE" || ')' AS record,
     CASE file_outcome WHEN 'problem' THEN 'personnel_id' ELSE $id_field END AS field,
     CASE file_outcome WHEN 'problem' THEN problem_reason
          ELSE display_name || ' has no ' || $id_field || ' (the Kronos person number)' END AS reason
-FROM ({{period}})
+FROM ({period})
 WHERE file_outcome IN ('problem', 'person_without_vendor_id')
 ORDER BY "SLOT_ID"
 """
