@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import duckdb
 
 from lb_pipelines.delivery.ledger import SCHEMA, StateSnapshot, ensure_delivery_tables
-from lb_pipelines.warehouse.sql import identifier, string_literal
+from lb_pipelines.warehouse.sql import copied_bytes, identifier, string_literal
 
 ADD, UPDATE, DELETE = "ADD", "UPDATE", "DELETE"
 
@@ -72,9 +72,10 @@ def delta_counts_select(current: str, delivered: str, key: Sequence[str], column
 
 def load_delivered(
     conn: duckdb.DuckDBPyConnection, integration: str, scope: str, *, like: str, into: str, params: Any = None
-) -> None:
+) -> bool:
     """Temporary table `into`: the rows last delivered for this scope (none if never), shaped like
-    the relation `like` (with its query parameters, `params`)."""
+    the relation `like` (with its query parameters, `params`). True when a file was delivered for
+    this scope before: every delivery of a delta integration leaves a snapshot."""
     ensure_delivery_tables(conn)
     found = conn.execute(
         f"SELECT snapshot FROM {SCHEMA}.delivered_state WHERE integration = ? AND scope = ?", [integration, scope]
@@ -85,14 +86,10 @@ def load_delivered(
             path = Path(tmp) / "delivered.parquet"
             path.write_bytes(found[0][0])
             conn.execute(f"INSERT INTO {into} BY NAME SELECT * FROM read_parquet({string_literal(path)})")
+    return bool(found)
 
 
 def snapshot(conn: duckdb.DuckDBPyConnection, relation: str, params: Any = None) -> StateSnapshot:
     """The rows of `relation` as a Parquet snapshot, to keep once the file that sent them is delivered."""
-    with tempfile.TemporaryDirectory(prefix="lb_state_") as tmp:
-        path = Path(tmp) / "state.parquet"
-        written = conn.execute(
-            f"COPY (SELECT * FROM {relation}) TO {string_literal(path)} (FORMAT parquet, COMPRESSION zstd)", params
-        ).fetchall()[0][0]
-        return StateSnapshot(rows=written, parquet=path.read_bytes())
-
+    parquet, rows = copied_bytes(conn, f"SELECT * FROM {relation}", "FORMAT parquet, COMPRESSION zstd", params)
+    return StateSnapshot(rows=rows, parquet=parquet)

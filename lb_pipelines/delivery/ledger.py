@@ -100,17 +100,6 @@ def _insert_problems(
     return len(problems)
 
 
-def delivered_before(conn: duckdb.DuckDBPyConnection, integration: str, scope: str) -> bool:
-    """Whether a file was ever delivered for this scope (if not, the next file is in full)."""
-    ensure_delivery_tables(conn)
-    return bool(
-        conn.execute(
-            f"SELECT count(*) FROM {SCHEMA}.ledger WHERE integration = ? AND scope = ? AND status = 'delivered'",
-            [integration, scope],
-        ).fetchall()[0][0]
-    )
-
-
 def deliver_and_record(
     connect: ConnectionFactory,
     target: Target,

@@ -12,7 +12,6 @@ import contextlib
 import csv
 import io
 import itertools
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
@@ -30,7 +29,7 @@ from lb_pipelines.delivery.ledger import (
 )
 from lb_pipelines.delivery.settings import DryRunDelivery, OutboxDelivery, SftpDelivery
 from lb_pipelines.delivery.targets import DeliveryError, DryRunTarget, OutboxTarget, Target
-from lb_pipelines.warehouse.sql import identifier, string_literal
+from lb_pipelines.warehouse.sql import copied_bytes, identifier
 
 PREVIEW_ROWS = 10
 PROBLEMS_CHECK = "no_problem_rows"
@@ -88,14 +87,8 @@ def insertion_order_kept(conn: Any) -> Iterator[None]:
 def csv_file(conn: Any, select: str, params: Any = None) -> tuple[bytes, int]:
     """(bytes, rows) of `select` as RFC 4180 CSV: a header, CRLF line ends, quotes only where
     needed, UTF-8, NULL as an empty cell. DuckDB writes it (COPY), so no row passes through Python."""
-    with insertion_order_kept(conn), tempfile.TemporaryDirectory(prefix="lb_csv_") as tmp:
-        path = Path(tmp) / "file.csv"
-        copied = conn.execute(
-            f"COPY ({select}) TO {string_literal(path)} (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', NEW_LINE '\r\n')",
-            params,
-        )
-        rows = copied.fetchall()[0][0]
-        return path.read_bytes(), rows
+    with insertion_order_kept(conn):
+        return copied_bytes(conn, select, "FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', NEW_LINE '\r\n'", params)
 
 
 def csv_preview(content: bytes, limit: int = PREVIEW_ROWS) -> tuple[list[str], list[list[str]]]:

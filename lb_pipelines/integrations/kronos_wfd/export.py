@@ -22,7 +22,6 @@ from lb_pipelines.delivery.deltas import (
     load_delivered,
     snapshot,
 )
-from lb_pipelines.delivery.ledger import delivered_before
 from lb_pipelines.integrations.exporting import ExportFile, csv_file, problems_from, text_cells
 from lb_pipelines.warehouse.sql import identifier
 
@@ -82,8 +81,7 @@ def build_period_file(conn: duckdb.DuckDBPyConnection, settings, period: PayPeri
     period_rows = PERIOD_ROWS_SQL.format(id=id_field, cells=text_cells(plain))
     shifts = SHIFTS_SQL.format(period=period_rows)
     params = {"start": period.start, "end": period.end, "delimiter": settings.labor_category_delimiter}
-    load_delivered(conn, INTEGRATION, period.key, like=shifts, into=DELIVERED_TABLE, params=params)
-    full_file = not delivered_before(conn, INTEGRATION, period.key)
+    full_file = not load_delivered(conn, INTEGRATION, period.key, like=shifts, into=DELIVERED_TABLE, params=params)
     delta = (shifts, DELIVERED_TABLE, KEY, VALUE_COLUMNS)
     content, rows = csv_file(conn, delta_select(*delta), params)
     # A full file is all ADD; otherwise the split comes from the same rule, without its rows.
