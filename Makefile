@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 # The venv first on PATH: dagster-dbt looks for the `dbt` executable there.
 export PATH := $(BIN):$(PATH)
 
+PORT ?= 3000
 PROVIDERS ?= 2000
 DAYS ?= 365
 
@@ -20,8 +21,8 @@ test: prepare ## the whole suite (starts and stops the servers it needs)
 	@scripts/install-test-services.sh  # OpenSSH sshd from Debian, when missing (root; CI is root)
 	$(BIN)/python -m pytest
 
-dev: prepare ## the Dagster UI on http://127.0.0.1:3000
-	$(BIN)/lb-pipelines dev
+dev: prepare ## the Dagster UI on http://127.0.0.1:$(PORT); schedules and sensors stopped unless LB_AUTOMATION=on
+	$(BIN)/lb-pipelines dev --port $(PORT)
 
 bench: prepare ## generate PROVIDERS x DAYS, extract (directory and simulator), load; print figures
 	$(BIN)/python bench/foundation.py --providers $(PROVIDERS) --days $(DAYS)

@@ -100,6 +100,7 @@ def main() -> None:
         "LB_NOW": as_of, "DAGSTER_HOME": str(home), "LB_WAREHOUSE": str(work / "warehouse.duckdb"),
         "LB_CONFIG_DIR": str(work / "config"), "LB_OUTBOX_DIR": str(work / "outbox"), "LB_BI_DIR": str(work / "bi"),
         "LB_CLIENT_ID": "bench", "LB_CLIENT_SECRET": "bench-secret", "PATH": f"{BIN}:{os.environ['PATH']}",
+        "LB_AUTOMATION": "on",  # the daemon runs the change-log sensor as production does
     }
     os.environ.update(env)
     daemon = None

@@ -2,6 +2,7 @@
 
   lb-pipelines run   materialize everything on the configured source, then print where things are
   lb-pipelines dev   the Dagster UI on 127.0.0.1 with the same defaults
+  lb-pipelines status  per integration: the last delivery and the problems open now
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 from lb_pipelines import settings
 
 MAIN_JOB = "full_refresh"
+PAY_PERIOD_JOB = "pay_period_exports"
 
 
 def prepare_environment() -> list[str]:
@@ -55,38 +58,52 @@ def _table_counts(warehouse: Path) -> dict[str, int]:
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         tables = conn.execute(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') ORDER BY 1"
+            "WHERE table_schema NOT IN ('information_schema', 'pg_catalog') AND table_type = 'BASE TABLE' ORDER BY 1"
         ).fetchall()
         return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for (t,) in tables}
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Dagster handles an interrupt: the run is marked failed, not left STARTED."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated()
+
+
 def run() -> int:
+    """The main job, then the current pay period's exports; always ends with the summary."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
     for note in prepare_environment():
         print(f"lb-pipelines: {note}")
-    import dagster as dg
-
-    from lb_pipelines.definitions import defs
+    from lb_pipelines.operations.summary import RunOutcome, failure_lines, write_last_run
 
     started = time.perf_counter()
-    instance = dg.DagsterInstance.get()
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    results = [
-        defs.resolve_job_def(MAIN_JOB).execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
-    ]
-    period = _current_pay_period(instance)
-    if period and results[0].success:
-        results.append(
-            defs.resolve_job_def("pay_period_exports").execute_in_process(
-                instance=instance, raise_on_error=False, run_config=quiet, partition_key=period
-            )
-        )
+    outcomes: list[RunOutcome] = []
+    period = None
+    try:
+        outcomes, period = _execute(outcomes)
+    except KeyboardInterrupt as exc:
+        stopped = "terminated (SIGTERM)" if isinstance(exc, _Terminated) else "interrupted"
+        ended = _fail_own_runs(stopped)
+        outcomes.append(RunOutcome("(stopped)", None, "FAILURE", note=f"{stopped}; runs marked failed: {ended or 'none'}"))
+    except Exception as exc:  # the definitions or the instance would not load: still a summary
+        outcomes.append(RunOutcome(MAIN_JOB, None, "FAILURE", note=f"{type(exc).__name__}: {exc}"))
     seconds = time.perf_counter() - started
-    success = all(r.success for r in results)
+    success = bool(outcomes) and all(o.status in ("SUCCESS", "NOT RUN") for o in outcomes)
 
     warehouse = settings.warehouse_path()
-    counts = _table_counts(warehouse) if warehouse.exists() else {}
+    counts, deliveries, unreadable = {}, [], None
+    run_ids = [o.run_id for o in outcomes if o.run_id]
+    try:
+        if warehouse.exists():
+            counts = _table_counts(warehouse)
+            deliveries = _deliveries(warehouse, run_ids)
+    except Exception as exc:  # e.g. another process is writing it: the summary still comes
+        unreadable = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     summary = {
-        "run_ids": [r.run_id for r in results],
+        "run_ids": run_ids,
+        "runs": [o.as_json() for o in outcomes],
         "pay_period": period,
         "status": "SUCCESS" if success else "FAILURE",
         "seconds": round(seconds, 1),
@@ -95,45 +112,110 @@ def run() -> int:
         "warehouse": str(warehouse),
         "bi_copy": str(settings.bi_dir() / "warehouse.duckdb"),
         "outbox": str(settings.outbox_dir()),
-        "dagster_home": os.environ["DAGSTER_HOME"],
+        "dagster_home": os.environ.get("DAGSTER_HOME", str(settings.dagster_home())),
         "tables": counts,
+        "deliveries": [
+            {"integration": i, "file": f, "status": st, "location": loc} for i, f, st, loc in deliveries
+        ],
     }
     summary_path = settings.dagster_home() / "last_run.json"
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    write_last_run(summary_path, summary)
 
-    print(f"\nruns {', '.join(summary['run_ids'])}: {summary['status']} in {summary['seconds']} s")
+    print()
+    for outcome in outcomes:
+        print(f"{outcome.job:<20} run {outcome.run_id or '-'}: {outcome.status}")
+    print(f"{'all runs':<20} {summary['status']} in {summary['seconds']} s")
     if period:
         print(f"  pay period:   {period} (Kronos exports)")
     print(f"  source:       {summary['source']}")
-    print(f"  warehouse:    {warehouse}")
+    print(f"  warehouse:    {warehouse}" + (f" (not readable now: {unreadable})" if unreadable else ""))
     for table, rows in counts.items():
         print(f"      {table:<45} {rows:>9} rows")
     print(f"  BI reads:     {summary['bi_copy']} (and parquet/ beside it)")
     print(f"  outbox:       {summary['outbox']}")
     print(f"  run summary:  {summary_path}")
     print(f"  Dagster UI:   make dev (runs are kept in {summary['dagster_home']})")
-    deliveries = _deliveries(warehouse, [r.run_id for r in results]) if warehouse.exists() else []
+    print("  status:       lb-pipelines status (last deliveries, open problems)")
     for integration, file_name, status, location in deliveries:
         print(f"  delivered:    {integration:<22} {status:<9} {location or file_name}")
-    for run in results:
-        for event in run.all_events:
-            if event.is_step_failure:
-                print(f"  FAILED {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
+    failures = failure_lines(outcomes)
+    if failures:
+        print("", *failures, sep="\n", file=sys.stderr)
     return 0 if success else 1
 
 
-def _current_pay_period(instance) -> str | None:
-    """Register pay-period partitions and return the current one, when Kronos WFD is on."""
+def _fail_own_runs(why: str) -> list[str]:
+    """Runs this process started and did not finish: failed, their warehouse slots freed."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the cleanup
+    try:
+        import dagster as dg
+
+        from lb_pipelines.operations.recovery import fail_runs_of_this_process
+
+        return [r.run_id for r in fail_runs_of_this_process(dg.DagsterInstance.get(), f"lb-pipelines was {why}")]
+    except Exception as exc:  # the summary still comes; the next run's recovery finishes the job
+        print(f"lb-pipelines: could not mark this process's runs failed: {exc}", file=sys.stderr)
+        return []
+
+
+def _execute(outcomes: list):
+    """Recover from dead runs, run the main job, then the pay period's exports when the warehouse
+    was built (one integration's failure does not hold up the others)."""
+    import dagster as dg
+
+    from lb_pipelines.alerts.digest import integration_of
+    from lb_pipelines.definitions import defs
+    from lb_pipelines.integrations.config import integrations
+    from lb_pipelines.operations.recovery import fail_dead_runs, pool_holders, process_tags
+    from lb_pipelines.operations.summary import RunOutcome, outcome_of
+
+    instance = dg.DagsterInstance.get()
+    for recovered in fail_dead_runs(instance):
+        print(f"lb-pipelines: run {recovered.run_id} ({recovered.job_name}) marked failed and its "
+              f"warehouse slot freed: {recovered.reason}")
+    for pool, runs in pool_holders(instance).items():
+        print(f"lb-pipelines: waiting for pool {pool}, held by run {', '.join(sorted(runs))} (a live process)")
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    tags = process_tags()
+
+    def execute(job: str, **kwargs):
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=quiet, tags=tags, **kwargs
+        )
+        return outcome_of(job, result)
+
+    outcomes.append(execute(MAIN_JOB))
+    period, why_not = _current_pay_period(instance)
+    slugs = integrations()
+    warehouse_failed = [s for s, _ in outcomes[0].failed_steps if not _owned_step(s, slugs, integration_of)]
+    if outcomes[0].run_id is None or outcomes[0].note:
+        why_not = why_not or "the main run did not finish"
+    elif warehouse_failed:
+        why_not = f"the warehouse was not built ({', '.join(warehouse_failed)} failed)"
+    if period and not why_not:
+        outcomes.append(execute(PAY_PERIOD_JOB, partition_key=period))
+    elif why_not:
+        outcomes.append(RunOutcome(PAY_PERIOD_JOB, None, "NOT RUN", note=why_not))
+    return outcomes, period
+
+
+def _owned_step(step_key: str, slugs, integration_of) -> bool:
+    """Whether a step belongs to one integration (`epic_on_call_finder__file`, `config__edw`)."""
+    return integration_of(step_key.split("__"), slugs) is not None
+
+
+def _current_pay_period(instance) -> tuple[str | None, str | None]:
+    """(the current pay period, registered as a partition; or why there is none to run)."""
     from lb_pipelines.integrations.config import ConfigError, load_integration
     from lb_pipelines.integrations.kronos_wfd.assets import ensure_pay_periods
 
     try:
         config = load_integration("kronos_wfd")
     except ConfigError:
-        return None  # the config asset fails the run with the details
+        return None, "its configuration was refused (see the config step's check)"
     if config is None or not config.enabled:
-        return None
-    return ensure_pay_periods(instance, config.settings).key
+        return None, None
+    return ensure_pay_periods(instance, config.settings).key, None
 
 
 def _deliveries(warehouse: Path, run_ids: list[str]) -> list[tuple]:
@@ -155,6 +237,10 @@ def _deliveries(warehouse: Path, run_ids: list[str]) -> list[tuple]:
 def dev(port: int) -> int:
     for note in prepare_environment():
         print(f"lb-pipelines: {note}")
+    if settings.automation_on():
+        print("lb-pipelines: LB_AUTOMATION=on: schedules and sensors start RUNNING (they deliver)")
+    else:
+        print("lb-pipelines: schedules and sensors are stopped (set LB_AUTOMATION=on to start them)")
     dagster = Path(sys.executable).parent / "dagster"
     args = [str(dagster), "dev", "-w", str(settings.REPO_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     os.chdir(settings.REPO_ROOT)
@@ -168,9 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("run", help="materialize everything on the configured source")
     dev_parser = commands.add_parser("dev", help="the Dagster UI on 127.0.0.1")
     dev_parser.add_argument("--port", type=int, default=3000)
+    commands.add_parser("status", help="per integration: the last delivery and the problems open now")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run()
+    if args.command == "status":
+        from lb_pipelines.operations.status import main_status
+
+        return main_status()
     return dev(args.port)
 
 

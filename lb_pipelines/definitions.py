@@ -4,7 +4,6 @@ Nothing else lives here.
 """
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import settings
 from lb_pipelines.alerts import alert_sensors
@@ -16,22 +15,21 @@ from lb_pipelines.integrations.edw.assets import edw_zip
 from lb_pipelines.integrations.epic_on_call_finder.assets import epic_on_call_finder_file
 from lb_pipelines.integrations.kronos_wfd.assets import PAY_PERIODS, kronos_wfd_file
 from lb_pipelines.lightning_bolt.resource import LightningBoltResource
+from lb_pipelines.operations.summary import console
 from lb_pipelines.warehouse.bi_assets import published_warehouse
 from lb_pipelines.warehouse.dbt_assets import dbt_resource, warehouse_dbt_assets
 from lb_pipelines.warehouse.raw_assets import raw_assets
+from lb_pipelines.warehouse.resource import warehouse_resource
 
 PARTITIONED_BY_PAY_PERIOD = [kronos_wfd_file]
 
 
-def warehouse_resource() -> DuckDBResource:
-    return DuckDBResource(database=str(settings.warehouse_path()))
-
-
 def build_definitions() -> dg.Definitions:
+    bi = dg.AssetSelection.assets(published_warehouse)  # every run that builds models republishes
     integration_jobs = {
-        "epic_on_call_finder": integration_job("epic_on_call_finder", epic_on_call_finder_file),
-        "kronos_wfd": integration_job("kronos_wfd", kronos_wfd_file, PAY_PERIODS),
-        "edw": integration_job("edw", edw_zip),
+        "epic_on_call_finder": integration_job("epic_on_call_finder", epic_on_call_finder_file, also=bi),
+        "kronos_wfd": integration_job("kronos_wfd", kronos_wfd_file, PAY_PERIODS, also=bi),
+        "edw": integration_job("edw", edw_zip, also=bi),
     }
     return dg.Definitions(
         assets=[
@@ -43,6 +41,7 @@ def build_definitions() -> dg.Definitions:
             edw_zip,
             *PARTITIONED_BY_PAY_PERIOD,
         ],
+        loggers={"console": console},  # stack traces stay on the run's page, not on the terminal
         resources={
             "lightning_bolt": LightningBoltResource(),
             "warehouse": warehouse_resource(),
@@ -58,7 +57,7 @@ def build_definitions() -> dg.Definitions:
             # One pay period of the payroll exports (run for the current period after full_refresh).
             dg.define_asset_job(
                 "pay_period_exports",
-                selection=dg.AssetSelection.assets(*PARTITIONED_BY_PAY_PERIOD),
+                selection=dg.AssetSelection.assets(*PARTITIONED_BY_PAY_PERIOD) | bi,
                 partitions_def=PAY_PERIODS,
                 tags=WAREHOUSE_WRITE_TAG,
             ),

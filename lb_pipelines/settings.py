@@ -73,3 +73,30 @@ def window_days_back() -> int:
 
 def window_days_forward() -> int:
     return _int("LB_WINDOW_DAYS_FORWARD", DEFAULT_WINDOW_DAYS_FORWARD)
+
+
+# The bundled sample's home zone (its as-of time is US Central); cron times are read in it
+# unless LB_SCHEDULE_TIMEZONE names another.
+DEFAULT_SCHEDULE_TIMEZONE = "America/Chicago"
+_ON, _OFF = {"on", "true", "yes", "1"}, {"off", "false", "no", "0", ""}
+
+
+def automation_on() -> bool:
+    """`LB_AUTOMATION=on`: schedules and sensors start RUNNING. Off by default, so that opening
+    the UI on a laptop (`make dev`) delivers nothing by itself; production turns it on."""
+    value = os.environ.get("LB_AUTOMATION", "").strip().lower()
+    if value not in _ON | _OFF:
+        raise ValueError(f"LB_AUTOMATION={value!r} is neither on nor off")
+    return value in _ON
+
+
+def schedule_timezone() -> str:
+    """The IANA zone cadence crons are read in (`LB_SCHEDULE_TIMEZONE`)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    zone = os.environ.get("LB_SCHEDULE_TIMEZONE", "").strip() or DEFAULT_SCHEDULE_TIMEZONE
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"LB_SCHEDULE_TIMEZONE={zone!r} is not an IANA time zone (e.g. America/Chicago)") from None
+    return zone

@@ -1,8 +1,19 @@
-"""Shared fixtures: an isolated environment per test, so nothing touches the repo's data/."""
+"""Shared fixtures: an isolated environment per test, so nothing touches the repo's data/.
+
+For the whole session every writable path variable points into a session temp folder (set
+before collection, so that no import binds the repo's `data/`), and `lb_env` moves them under
+each test's tmp_path. A guard checksums every file under `data/` (git-ignored ones included:
+a developer's warehouse, BI copy, outbox and instance are exactly what must not change) and
+fails the run, naming the files, when a test changed, added or removed one.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +24,77 @@ from tiny_system import write_system  # noqa: E402
 pytest_plugins = ["sshd", "postgres_server", "smtp_server"]
 
 PINNED_NOW = "2026-11-02T12:00:00-06:00"
+REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+# Every variable naming a place the code writes, and its name inside a temp folder.
+WRITABLE_PATHS = {
+    "LB_WAREHOUSE": "warehouse.duckdb",
+    "LB_BI_DIR": "bi",
+    "LB_OUTBOX_DIR": "outbox",
+    "DAGSTER_HOME": "dagster_home",
+}
+_SESSION_DIR = pytest.StashKey[Path]()
+_ENV_BEFORE = pytest.StashKey[dict]()
+_DATA_BEFORE = pytest.StashKey[dict]()
+
+
+def _point_writable_paths_into(folder: Path, setenv) -> None:
+    for var, name in WRITABLE_PATHS.items():
+        setenv(var, str(folder / name))
+    (folder / WRITABLE_PATHS["DAGSTER_HOME"]).mkdir(exist_ok=True)
+
+
+def _fingerprint(folder: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under `folder` (a symlink by its target)."""
+    found: dict[str, str] = {}
+    for root, dirs, files in os.walk(folder):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            path = os.path.join(root, name)
+            relative = os.path.relpath(path, folder)
+            try:
+                if os.path.islink(path):
+                    found[relative] = "symlink to " + os.readlink(path)
+                else:
+                    with open(path, "rb") as f:
+                        found[relative] = hashlib.file_digest(f, "sha256").hexdigest()
+            except FileNotFoundError:  # removed while we walked: the comparison will say so
+                continue
+    return found
+
+
+def _changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(
+        [f"added {p}" for p in after.keys() - before.keys()]
+        + [f"removed {p}" for p in before.keys() - after.keys()]
+        + [f"changed {p}" for p in before.keys() & after.keys() if before[p] != after[p]]
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_DATA_BEFORE] = _fingerprint(REPO_DATA)
+    session_dir = Path(tempfile.mkdtemp(prefix="lb-test-session-"))
+    config.stash[_SESSION_DIR] = session_dir
+    config.stash[_ENV_BEFORE] = {var: os.environ.get(var) for var in WRITABLE_PATHS}
+    _point_writable_paths_into(session_dir, os.environ.__setitem__)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for var, value in config.stash.get(_ENV_BEFORE, {}).items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+    session_dir = config.stash.get(_SESSION_DIR, None)
+    if session_dir is not None:
+        shutil.rmtree(session_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repo_data_unchanged(pytestconfig: pytest.Config):
+    """Fails the run (an error at teardown) when anything under the repo's data/ changed."""
+    yield
+    changes = _changes(pytestconfig.stash[_DATA_BEFORE], _fingerprint(REPO_DATA))
+    if changes:
+        pytest.fail(f"the tests changed the repo's data/ ({REPO_DATA}): " + "; ".join(changes), pytrace=False)
 
 
 @pytest.fixture
@@ -21,11 +103,8 @@ def lb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("LB_API_URL", "LB_CLIENT_ID", "LB_CLIENT_SECRET", "LB_WINDOW_DAYS_BACK", "LB_WINDOW_DAYS_FORWARD"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LB_NOW", PINNED_NOW)
-    monkeypatch.setenv("LB_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
-    monkeypatch.setenv("LB_OUTBOX_DIR", str(tmp_path / "outbox"))
+    _point_writable_paths_into(tmp_path, monkeypatch.setenv)
     monkeypatch.setenv("LB_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    (tmp_path / "dagster_home").mkdir()
     monkeypatch.setenv("LB_SOURCE_DIR", str(tmp_path / "source"))
     return tmp_path
 

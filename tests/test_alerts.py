@@ -253,7 +253,8 @@ def test_failed_run_sends_one_mail(tiny_source, lb_env, smtp_env, monkeypatch):
         success_cursor = _tick(alert_on_run_problems, instance, None).cursor
         result = run_pipeline(instance)
         assert not result.success
-        assert step_failures(result)[0].startswith("config__epic_on_call_finder: ")
+        # the warehouse and the EDW zip went on; only Epic's export refused to send
+        assert [f.split(":")[0] for f in step_failures(result)] == ["epic_on_call_finder__file"]
 
         after = _tick(alert_on_run_failure, instance, failure_cursor)
         [received] = smtp_env.messages
@@ -263,11 +264,12 @@ def test_failed_run_sends_one_mail(tiny_source, lb_env, smtp_env, monkeypatch):
         assert received.subject == f"[lb-pipelines] FAILED: full_refresh run {result.run_id[:8]}"
         lines = received.body.splitlines()
         assert lines[0] == f"The Dagster job full_refresh failed (run {result.run_id[:8]})."
-        step = lines.index("Step config__epic_on_call_finder (asset config/epic_on_call_finder):")
+        step = lines.index("Step epic_on_call_finder__file (asset epic_on_call_finder/file):")
         assert lines[step + 1 : step + 3] == [
-            "    epic_on_call_finder configuration refused:",
+            "    epic_on_call_finder: configuration refused, nothing sent until it is fixed:",
             f"    {settings_file}: bogus: unknown key",
         ]
+        assert "  - config/epic_on_call_finder: settings_accepted" in received.body  # the ERROR check
         assert "  - epic_on_call_finder/file" in lines  # not materialized: no file went out
         assert "  - edw/file" not in lines  # delivered
         assert "  - epic_on_call_finder: its settings.yaml was refused, so its alerts.to could not be read; " in received.body
@@ -314,7 +316,7 @@ def test_failed_run_also_sends_the_digest_of_rows_skipped_before(lb_env, smtp_en
 
     @dg.asset(key=epic_key, check_specs=[dg.AssetCheckSpec("no_problem_rows", asset=epic_key)])
     def epic_file(context) -> dg.MaterializeResult:
-        problem = Problem("person_without_vendor_id", "slot 5003", "custom1", "Ben Okafor has no custom1")
+        problem = Problem("person_without_vendor_id", "slot 5003", "custom1", "person 12 has no custom1")
         with duckdb.connect(str(lb_env / "warehouse.duckdb")) as conn:
             record_problems(conn, "epic_on_call_finder", "full", context.run.run_id, [problem])
         check = dg.AssetCheckResult(check_name="no_problem_rows", passed=False,
@@ -336,7 +338,7 @@ def test_failed_run_also_sends_the_digest_of_rows_skipped_before(lb_env, smtp_en
     assert failure.rcpt_tos == [ONCALL, ADMINS]  # epic_on_call_finder's assets were in the run
     assert problems.subject == f"[lb-pipelines] epic_on_call_finder: 1 problem row in run {result.run_id[:8]}"
     assert problems.rcpt_tos == [ONCALL, ADMINS]
-    assert "  - person_without_vendor_id | slot 5003 | custom1 | Ben Okafor has no custom1" in problems.body
+    assert "  - person_without_vendor_id | slot 5003 | custom1 | person 12 has no custom1" in problems.body
 
 
 def test_failed_error_check_in_a_successful_run(lb_env, smtp_env, monkeypatch):
@@ -432,7 +434,7 @@ def test_problem_digest_once_per_integration(problems_world, problems_run, smtp_
     assert rows == [
         "  - bad_mapping_row | mapping.csv line 4 | assignment_id | assignment_id 999 is not in Lightning Bolt's assignments",
         "  - person_without_vendor_id | slot 5003 (OCF-OR-01 11/02/2026 07:00) | custom1 "
-        "| Ben Okafor has no custom1 (the Epic provider id)",
+        "| person 12 has no custom1 (the Epic provider id)",
     ]
     assert "  bad_mapping_row: 1" in lines and "  person_without_vendor_id: 1" in lines
     assert smtp_env.to(EDW_TEAM) == []

@@ -104,6 +104,12 @@ def test_metadata_problems_and_ledger(delivered):
 
     assert meta["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert "OCF-ED-01" in meta["preview"]
+    # Run storage names people by id: names, contacts and notes are masked, and so is the team comment.
+    assert "| OCF-ED-01 | ED | Physician | 1 | 11/04/2026 07:00 | 11/05/2026 07:00 | SER013 | ••• | ••• |  |  |" in meta["preview"]
+    for personal in ("Cy Nguyen", "Ana Reyes", "602-555-0113", "4011", "Backup: pager 4411", "Call L&D first"):
+        assert personal not in meta["preview"]
+    assert "person 12 has no custom1 (the Epic provider id)" in meta["problem_rows"]
+    assert "Okafor" not in meta["problem_rows"]
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
         problems = conn.execute("SELECT kind, record, field FROM delivery.problems WHERE integration = 'epic_on_call_finder'").fetchall()
         ledger = conn.execute("SELECT file_name, rows, status, sha256 FROM delivery.ledger").fetchall()

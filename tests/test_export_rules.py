@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from lb_pipelines.automation.pay_periods import PayPeriod
+from lb_pipelines.integrations import exporting
 from lb_pipelines.integrations.config import WindowSettings
 from lb_pipelines.integrations.epic_on_call_finder import export as epic
 from lb_pipelines.integrations.epic_on_call_finder.settings import EpicOnCallFinderSettings
@@ -30,16 +31,18 @@ def rows_of(content: bytes) -> list[list[str]]:
 
 EPIC_TABLE = """CREATE TABLE exports.export_epic_on_call_finder (
     slot_id BIGINT, mapping_line INTEGER, time_zone VARCHAR, slot_date DATE, start_at TIMESTAMPTZ,
-    outcome VARCHAR, problem_reason VARCHAR, is_placeholder BOOLEAN, unique_id VARCHAR, custom1 VARCHAR,
+    outcome VARCHAR, problem_reason VARCHAR, personnel_id BIGINT, is_placeholder BOOLEAN, unique_id VARCHAR,
+    custom1 VARCHAR,
     custom2 VARCHAR, custom3 VARCHAR, custom4 VARCHAR, emp_id VARCHAR,
     "TEAM_ID" VARCHAR, "TEAM_NAME" VARCHAR, "ROLE" VARCHAR, "CALL_ORDER" INTEGER, "START" VARCHAR,
     "END" VARCHAR, "PROVIDER_NAME" VARCHAR, "CONTACT" VARCHAR, "NOTES" VARCHAR, "TEAM_COMMENT" VARCHAR)"""
 
 
-def epic_row(slot_id, day, *, tz=CHICAGO, start="07:00", custom1="SER1", name="Ana Reyes", outcome="deliver",
-             placeholder=False, call_order=1, team="OCF-1", notes="", reason=None, line=2):
+def epic_row(slot_id, day, *, tz=CHICAGO, start="07:00", custom1="SER1", name="Ana Reyes", person=11,
+             outcome="deliver", placeholder=False, call_order=1, team="OCF-1", notes="", reason=None, line=2):
     start_at = f"{day} {start}:00"
-    return (slot_id, line, tz, day, start_at, outcome, reason, placeholder, None, custom1, None, None, None, None,
+    return (slot_id, line, tz, day, start_at, outcome, reason, person, placeholder, None, custom1, None, None, None,
+            None,
             team, "Team", "Attending", call_order, f"{day[5:7]}/{day[8:]}/{day[:4]} {start}", "later",
             name, "4011", notes, "")
 
@@ -54,7 +57,7 @@ def epic_warehouse():
 
 
 def build_epic(conn, rows, now, days_back=1, days_forward=2):
-    conn.executemany(f"INSERT INTO exports.export_epic_on_call_finder VALUES ({', '.join(['?'] * 24)})", rows)
+    conn.executemany(f"INSERT INTO exports.export_epic_on_call_finder VALUES ({', '.join(['?'] * 25)})", rows)
     settings = EpicOnCallFinderSettings(window=WindowSettings(days_back=days_back, days_forward=days_forward))
     return epic.build_file(conn, settings, now)
 
@@ -77,17 +80,17 @@ def test_epic_ids_placeholders_problems_and_gaps(epic_warehouse):
     now = dt.datetime(2026, 11, 2, 18, 0, tzinfo=dt.UTC)
     export = build_epic(epic_warehouse, [
         epic_row(1, "2026-11-02", custom1="  SER9 ", start="07:00"),  # spaces around the id: trimmed
-        epic_row(2, "2026-11-02", custom1="", name="Ben Okafor", start="08:00"),  # no Epic id: a problem
-        epic_row(3, "2026-11-02", custom1=None, name="Anesthesia On Call", placeholder=True, start="09:00"),
-        epic_row(4, "2026-11-02", outcome="coverage_gap", custom1=None, name=None, start="10:00"),
-        epic_row(5, "2026-11-02", outcome="problem", reason="person 77 is inactive", start="11:00"),
+        epic_row(2, "2026-11-02", custom1="", name="Ben Okafor", person=12, start="08:00"),  # no Epic id: a problem
+        epic_row(3, "2026-11-02", custom1=None, name="Anesthesia On Call", person=19, placeholder=True, start="09:00"),
+        epic_row(4, "2026-11-02", outcome="coverage_gap", custom1=None, name=None, person=None, start="10:00"),
+        epic_row(5, "2026-11-02", outcome="problem", person=77, reason="person 77 is inactive", start="11:00"),
     ], now)
     body = rows_of(export.content)[1:]
     assert [(r[6], r[7]) for r in body] == [("SER9", "Ana Reyes"), ("", "Anesthesia On Call")]
     assert export.rows == 2 and export.coverage_gaps == 1
     assert [(p.kind, p.record, p.field, p.reason) for p in export.problems] == [
         ("person_without_vendor_id", "slot 2 (OCF-1 11/02/2026 08:00)", "custom1",
-         "Ben Okafor has no custom1 (the Epic provider id)"),
+         "person 12 has no custom1 (the Epic provider id)"),  # by id: a reason reaches run storage
         ("person_not_exportable", "slot 5 (OCF-1 11/02/2026 11:00)", "personnel_id", "person 77 is inactive"),
     ]
 
@@ -119,7 +122,7 @@ def test_epic_cells_are_rfc_4180(epic_warehouse):
 # --- Kronos WFD ------------------------------------------------------------------------------
 
 WFD_TABLE = """CREATE TABLE exports.export_kronos_wfd (
-    slot_id BIGINT, slot_date DATE, outcome VARCHAR, problem_reason VARCHAR, display_name VARCHAR,
+    slot_id BIGINT, slot_date DATE, outcome VARCHAR, problem_reason VARCHAR, personnel_id BIGINT,
     unique_id VARCHAR, custom1 VARCHAR, custom2 VARCHAR, custom3 VARCHAR, custom4 VARCHAR, emp_id VARCHAR,
     labor_categories VARCHAR[], "SHIFT_DATE" VARCHAR, "START" VARCHAR, "END" VARCHAR, "SEGMENT_TYPE" VARCHAR,
     "WORK_RULE_TRANSFER" VARCHAR, "PAY_CODE_EDIT" VARCHAR, "OPEN_SHIFT" VARCHAR, "BUSINESS_STRUCTURE" VARCHAR,
@@ -127,9 +130,9 @@ WFD_TABLE = """CREATE TABLE exports.export_kronos_wfd (
 PERIOD = PayPeriod(dt.date(2026, 11, 1), dt.date(2026, 11, 14))
 
 
-def wfd_row(slot_id, day, emp_id="100011", *, outcome="deliver", name="Ana Reyes", labor=("Anesthesia", "Call"),
+def wfd_row(slot_id, day, emp_id="100011", *, outcome="deliver", person=11, labor=("Anesthesia", "Call"),
             end="07:00", open_shift="N"):
-    return (slot_id, day, outcome, None, name, None, None, None, None, None, emp_id, list(labor) if labor else None,
+    return (slot_id, day, outcome, None, person, None, None, None, None, None, emp_id, list(labor) if labor else None,
             day, f"{day}T17:00", f"{day}T{end}", "REQUIRED", "", "On Call", open_shift, None, None, "Call")
 
 
@@ -153,10 +156,10 @@ def test_wfd_rows_problems_and_counts(wfd_warehouse):
     export = build_wfd(wfd_warehouse, [
         wfd_row(5002, "2026-11-03", labor=("Anesthesia", "OR")),
         wfd_row(5001, "2026-11-02", " 100011 "),  # the person number is trimmed
-        wfd_row(5003, "2026-11-04", None, name="Ben Okafor"),  # no emp_id: a problem
-        wfd_row(5004, "2026-11-05", None, outcome="open_shift", name=None, labor=None, open_shift="Y"),
-        wfd_row(5005, "2026-11-06", None, outcome="coverage_gap", name=None),
-        wfd_row(5006, "2026-11-07", None, outcome="placeholder", name="Anesthesia On Call"),
+        wfd_row(5003, "2026-11-04", None, person=12),  # no emp_id: a problem
+        wfd_row(5004, "2026-11-05", None, outcome="open_shift", person=None, labor=None, open_shift="Y"),
+        wfd_row(5005, "2026-11-06", None, outcome="coverage_gap", person=None),
+        wfd_row(5006, "2026-11-07", None, outcome="placeholder", person=19),
         wfd_row(5007, "2026-11-20"),  # the next pay period
     ], delimiter=" / ")
     assert rows_of(export.content)[1:] == [
@@ -167,9 +170,47 @@ def test_wfd_rows_problems_and_counts(wfd_warehouse):
         ["ADD", "5004", "", "2026-11-05", "2026-11-05T17:00", "2026-11-05T07:00", "REQUIRED", "", "On Call",
          "Y", "", "", "", "Call"],
     ]
-    assert [(p.kind, p.record, p.field) for p in export.problems] == [
-        ("person_without_vendor_id", "slot 5003 (2026-11-04)", "emp_id")]
+    assert [(p.kind, p.record, p.field, p.reason) for p in export.problems] == [
+        ("person_without_vendor_id", "slot 5003 (2026-11-04)", "emp_id",
+         "person 12 has no emp_id (the Kronos person number)")]
     meta = export.extra_metadata
     assert (meta["full_file"], meta["ADD"], meta["UPDATE"], meta["DELETE"]) == (True, 3, 0, 0)
     assert (export.coverage_gaps, meta["placeholders_left_out"], meta["shifts_in_period"]) == (1, 1, 3)
     assert export.new_state.rows == 3
+
+
+# --- The preview in run storage --------------------------------------------------------------
+
+
+def test_preview_masks_the_personal_columns_and_keeps_ids_teams_and_times():
+    columns = ["TEAM_ID", "START", "PROVIDER_ID", "PROVIDER_NAME", "CONTACT", "NOTES"]
+    rows = [
+        ["OCF-1", "11/02/2026 07:00", "SER011", "Ana Reyes", "312-555-0111", "Covering for Ben Okafor"],
+        ["OCF-1", "11/02/2026 17:00", "", "Anesthesia On Call", "", None],  # no contact: shown empty
+    ]
+    text = exporting.preview(columns, rows, total=12, personal={"PROVIDER_NAME", "CONTACT", "NOTES"}).value
+    assert text.splitlines() == [
+        "| TEAM_ID | START | PROVIDER_ID | PROVIDER_NAME | CONTACT | NOTES |",
+        "|---|---|---|---|---|---|",
+        "| OCF-1 | 11/02/2026 07:00 | SER011 | ••• | ••• | ••• |",
+        "| OCF-1 | 11/02/2026 17:00 |  | ••• |  |  |",
+        "",
+        "… and 2 more rows",
+        "",
+        "Masked (•••): PROVIDER_NAME, CONTACT, NOTES. Their values are in the file and the warehouse.",
+    ]
+
+
+def test_each_export_masks_names_contact_and_free_text():
+    assert epic.PERSONAL_COLUMNS == {"PROVIDER_NAME", "CONTACT", "NOTES", "TEAM_COMMENT"}
+    assert epic.PERSONAL_COLUMNS <= set(epic.COLUMNS)
+    assert wfd.PERSONAL_COLUMNS == set()  # PERSON_NUMBER is an id, COMMENT one of valid_comments
+
+
+def test_epic_preview_of_a_built_file_shows_no_name_or_contact(epic_warehouse):
+    now = dt.datetime(2026, 11, 2, 18, 0, tzinfo=dt.UTC)
+    export = build_epic(epic_warehouse, [epic_row(1, "2026-11-02", name="Ana Reyes", notes="Backup: Ben Okafor")], now)
+    assert b"Ana Reyes" in export.content
+    text = exporting.preview(*exporting.csv_preview(export.content), personal=export.personal_columns).value
+    assert "| OCF-1 | Team | Attending | 1 | 11/02/2026 07:00 | later | SER1 | ••• | ••• | ••• |  |" in text
+    assert "Reyes" not in text and "4011" not in text and "Okafor" not in text

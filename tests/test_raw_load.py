@@ -159,6 +159,36 @@ def test_bad_record_names_file_line_field_and_reason(tiny_source, entity, record
     assert reason in message
 
 
+
+@pytest.mark.parametrize(
+    "field, value, got",
+    [
+        ("cell_phone", 3125550111, "a number"),
+        ("email", ["ana.reyes@example.org"], "a list"),
+        ("last_name", {"family": "Reyes"}, "a JSON object"),
+    ],
+)
+def test_bad_personal_field_says_what_is_wrong_without_the_value(tiny_source, field, value, got):
+    """A step's error message is kept in run storage: it names the person's record, not their contact."""
+    system = fresh()
+    system["personnel"][0][field] = value  # Ana, person 11, line 1
+    write_system(tiny_source, system)
+    with pytest.raises(SourceRecordError) as error:
+        load_entity(duckdb.connect(), DirectorySource(tiny_source), "personnel")
+    message = str(error.value)
+    assert message.endswith(f"personnel.jsonl line 1, field '{field}': expected a string, got {got}")
+    assert "3125550111" not in message and "reyes" not in message.lower()
+
+
+def test_bad_id_or_date_keeps_the_value_in_the_message(tiny_source):
+    system = fresh()
+    system["slots"][4]["personnel_id"] = "13"
+    write_system(tiny_source, system)
+    with pytest.raises(SourceRecordError) as error:
+        load_entity(duckdb.connect(), DirectorySource(tiny_source), "slots")
+    assert str(error.value).endswith("slots.jsonl line 5, field 'personnel_id': expected an integer, got '13'")
+
+
 def test_unknown_assignment_and_department_are_loaded_and_counted(tiny_source):
     system = fresh()
     system["slots"][3]["assignment_id"] = 999  # slot 5004

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -259,3 +264,60 @@ def test_a_missing_key_file_is_named_with_its_variable(sshd_server, sshd_upload_
 def test_a_missing_remote_folder_fails_at_once(sshd_server, sshd_upload_dir, caplog):
     message, _ = _refused(_target(sshd_server, sshd_upload_dir / "absent"), caplog)
     assert f"cannot write {FILE}" in message
+
+
+# A delivery in its own process, as a run worker makes it; killed mid-upload by the test.
+UPLOADER = textwrap.dedent(
+    """
+    import json, sys
+    from lb_pipelines.delivery.settings import SftpDelivery
+    from lb_pipelines.delivery.sftp import SftpTarget
+    SftpTarget(SftpDelivery(**json.loads(sys.argv[1]))).deliver("epic_on_call_finder", sys.argv[2], bytes(range(256)) * (40 << 12))
+    """
+)
+
+
+def test_a_killed_upload_leaves_a_temporary_file_that_the_next_delivery_removes(sshd_server, sshd_upload_dir, caplog):
+    block = sshd_server.delivery(sshd_upload_dir, password_env=PASSWORD_ENV, timeout_s=10, retries=0)
+    uploader = subprocess.Popen([sys.executable, "-c", UPLOADER, json.dumps(block), "epic_killed.csv"])
+    ours = f".epic_killed.csv.lb-{sftp.host_tag()}-{uploader.pid}-"
+    leftover = None
+    deadline = time.monotonic() + 30
+    while leftover is None and uploader.poll() is None and time.monotonic() < deadline:
+        for path in sshd_upload_dir.glob(f"{ours}*.tmp"):
+            try:
+                if path.stat().st_size > 1 << 20:
+                    leftover = path
+            except FileNotFoundError:
+                pass
+        time.sleep(0.002)
+    uploader.send_signal(signal.SIGKILL)
+    uploader.wait()
+    assert uploader.returncode == -signal.SIGKILL and leftover is not None, "never killed mid-upload"
+    assert leftover.exists() and not (sshd_upload_dir / "epic_killed.csv").exists()
+
+    other_host = "0" * 8 if sftp.host_tag() != "0" * 8 else "1" * 8
+    hour_ago = time.time() - sftp.STALE_AFTER_S - 60
+    stale = {  # besides the killed upload's: of ours, from anywhere, untouched for over an hour
+        f".{FILE}.lb-{other_host}-4242-0a1b2c3d.tmp": hour_ago,
+        f".{FILE}.0a1b2c3d4e5f.tmp": hour_ago,  # as earlier versions named them
+    }
+    kept = {
+        f".{FILE}.lb-{other_host}-4242-1a2b3c4d.tmp": None,  # another machine's upload in progress
+        f".{FILE}.1a2b3c4d5e6f.tmp": None,
+        f".{FILE}.lb-{sftp.host_tag()}-{os.getpid()}-2a3b4c5d.tmp": None,  # this machine, a live pid
+        ".notes.tmp": hour_ago,  # not our pattern, however old
+        f".{FILE}.partial": hour_ago,
+        "vendor_file.csv": hour_ago,
+    }
+    for name, mtime in {**stale, **kept}.items():
+        (sshd_upload_dir / name).write_bytes(b"left")
+        if mtime is not None:
+            os.utime(sshd_upload_dir / name, (mtime, mtime))
+
+    _target(sshd_server, sshd_upload_dir).deliver("epic_on_call_finder", FILE, SMALL)
+
+    assert sorted(os.listdir(sshd_upload_dir)) == sorted([FILE, *kept])
+    removed = [r.getMessage() for r in caplog.records if r.name == LOGGER and "leftover" in r.getMessage()]
+    assert removed == [f"{_target(sshd_server, sshd_upload_dir).description}: "
+                       "removed 3 leftover temporary file(s) of killed uploads"]

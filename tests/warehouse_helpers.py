@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from lb_pipelines import settings
+from lb_pipelines.delivery.ledger import ensure_delivery_tables
 from lb_pipelines.integrations.config import integrations, write_config_to_warehouse
 from lb_pipelines.lightning_bolt.contract import ENTITIES
 from lb_pipelines.lightning_bolt.directory_source import DirectorySource
@@ -28,6 +29,7 @@ def load_system(folder: Path, system: dict[str, list[dict[str, Any]]], warehouse
             load_entity(conn, source, entity)
         for integration in integrations():  # every integration off: empty config tables for dbt
             write_config_to_warehouse(conn, integration, None)
+        ensure_delivery_tables(conn)  # as the dbt asset does: the ledger views read them
     return warehouse
 
 

@@ -28,15 +28,17 @@ from typing import Any, Iterable, Sequence
 import dagster as dg
 import duckdb
 from dagster import DagsterEventType
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from lb_pipelines import clock
 from lb_pipelines import settings as paths
 from lb_pipelines.alerts import digest, mail
 from lb_pipelines.alerts.digest import FailedCheck, ProblemRow, RunFacts, StepFailure
+from lb_pipelines.automation.switch import default_sensor_status
 from lb_pipelines.delivery.ledger import SCHEMA as DELIVERY_SCHEMA
 from lb_pipelines.integrations.config import ConfigError, integration_spec, integrations, load_settings
 from lb_pipelines.integrations.exporting import PROBLEMS_CHECK
+from lb_pipelines.warehouse.reading import read_when_free
+from lb_pipelines.operations.summary import step_message
 
 FAILURE_SENSOR = "alert_on_run_failure"
 SUCCESS_SENSOR = "alert_on_run_problems"
@@ -61,21 +63,6 @@ _EVENTS = {
 
 def _key(asset_key: dg.AssetKey) -> str:
     return asset_key.to_user_string()
-
-
-def _step_message(event: dg.DagsterEvent) -> str:
-    data = event.step_failure_data
-    if data.user_failure_data is not None and data.user_failure_data.description:
-        return data.user_failure_data.description  # a dg.Failure: the pipeline's own words
-    error = data.error
-    if error is None:
-        return event.message or "the step failed"
-    while error.cause is not None and error.message.startswith("dagster._core.errors."):
-        error = error.cause  # Dagster's wrapper around the asset's own exception
-    message = error.message
-    if error.cause is not None:
-        message += f"\ncaused by: {error.cause.message}"
-    return message
 
 
 def _metadata_value(metadata: Any, name: str) -> Any:
@@ -113,7 +100,7 @@ def read_run(
         if event is None:
             continue
         if event.event_type == DagsterEventType.STEP_FAILURE:
-            failures.append((event.step_key or "(run)", _step_message(event)))
+            failures.append((event.step_key or "(run)", step_message(event)))
         elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED:
             planned[_key(event.asset_key)] = event.step_key or ""
         elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
@@ -222,14 +209,10 @@ def read_problems(run_id: str, slugs: Sequence[str], log: logging.Logger) -> Pro
         log.warning(f"the warehouse {warehouse} does not exist: problem digests give counts only")
         return None
     try:
-        for attempt in Retrying(
-            retry=retry_if_exception_type(duckdb.IOException),
-            stop=stop_after_attempt(WAREHOUSE_ATTEMPTS),
-            wait=wait_fixed(WAREHOUSE_WAIT_SECONDS),
-            reraise=True,
-        ):
-            with attempt:
-                return _query_problems(warehouse, run_id, slugs)
+        return read_when_free(
+            lambda database: _query_problems(database, run_id, slugs), warehouse,
+            attempts=WAREHOUSE_ATTEMPTS, wait_seconds=WAREHOUSE_WAIT_SECONDS,
+        )
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log.warning(f"delivery.problems could not be read ({first}): problem digests give counts only")
@@ -317,7 +300,7 @@ def _evaluate(context: dg.RunStatusSensorContext, *, failed: bool) -> None:
 
 @dg.run_failure_sensor(
     name=FAILURE_SENSOR,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=default_sensor_status(),
     description="E-mails each failed run (failed steps and their errors) to the integrations' "
     "alerts.to and LB_ALERTS_TO, and the problem digests of integrations that skipped rows.",
 )
@@ -328,7 +311,7 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     name=SUCCESS_SENSOR,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=default_sensor_status(),
     description="E-mails one problems digest per integration that skipped rows in a run, and the "
     "run's failed checks of severity ERROR.",
 )

@@ -16,6 +16,7 @@ import dagster as dg
 
 from lb_pipelines import clock
 from lb_pipelines.automation.change_log import Interest, Reference, changed_dates, matters
+from lb_pipelines.automation.switch import default_sensor_status
 from lb_pipelines.integrations.config import ConfigError, load_integration
 from lb_pipelines.lightning_bolt.contract import Window
 from lb_pipelines.lightning_bolt.resource import LightningBoltResource
@@ -103,7 +104,7 @@ def build_change_log_sensor(jobs: list) -> dg.SensorDefinition:
     @dg.sensor(
         name="change_log_sensor",
         minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=default_sensor_status(),
         jobs=jobs,
         description="Reads Lightning Bolt's change log and runs near-real-time integrations on relevant changes.",
     )

@@ -10,11 +10,16 @@ WAREHOUSE_WRITE_TAG = {"lb/warehouse": "write"}
 
 
 def integration_job(
-    integration: str, file_asset: dg.AssetsDefinition, partitions_def: dg.PartitionsDefinition | None = None
+    integration: str,
+    file_asset: dg.AssetsDefinition,
+    partitions_def: dg.PartitionsDefinition | None = None,
+    also: dg.AssetSelection | None = None,
 ):
+    """`also`: what every run that builds models must refresh too (the BI copy)."""
+    selection = dg.AssetSelection.assets(file_asset).upstream()
     return dg.define_asset_job(
         f"{integration}_export",
-        selection=dg.AssetSelection.assets(file_asset).upstream(),
+        selection=selection | also if also is not None else selection,
         partitions_def=partitions_def,
         tags=WAREHOUSE_WRITE_TAG,
         description=f"Extract, models, {integration}'s file and its delivery.",

@@ -3,13 +3,14 @@
 A settings file with a mistake still gets its schedule (at the model's default cadence): the
 run then fails at the integration's config asset and the failure is e-mailed, instead of the
 integration silently stopping. An integration that is off (no folder, or `enabled: false`)
-has none. Cron times are in `LB_SCHEDULE_TIMEZONE` (default UTC).
+has none. Cron times are in `LB_SCHEDULE_TIMEZONE` (default America/Chicago, the bundled
+sample's zone); schedules start RUNNING only with `LB_AUTOMATION=on`.
 """
-
-import os
 
 import dagster as dg
 
+from lb_pipelines import settings
+from lb_pipelines.automation.switch import default_schedule_status
 from lb_pipelines.integrations.config import ConfigError, integration_spec, load_integration
 from lb_pipelines.integrations.kronos_wfd.assets import ensure_pay_periods
 
@@ -25,10 +26,6 @@ def _cadence(integration: str) -> str | None:
     return config.settings.cadence
 
 
-def _timezone() -> str:
-    return os.environ.get("LB_SCHEDULE_TIMEZONE", "").strip() or "UTC"
-
-
 def pay_period_schedule(integration: str, job, cadence: str) -> dg.ScheduleDefinition:
     """Runs the current pay period (adding its partition first)."""
 
@@ -36,8 +33,8 @@ def pay_period_schedule(integration: str, job, cadence: str) -> dg.ScheduleDefin
         name=f"{integration}_on_cadence",
         cron_schedule=cadence,
         job=job,
-        execution_timezone=_timezone(),
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+        execution_timezone=settings.schedule_timezone(),
+        default_status=default_schedule_status(),
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
         config = load_integration(integration)
@@ -63,8 +60,8 @@ def integration_schedules(jobs: dict, by_pay_period: set[str]) -> list:
                     name=f"{integration}_on_cadence",
                     cron_schedule=cadence,
                     job=job,
-                    execution_timezone=_timezone(),
-                    default_status=dg.DefaultScheduleStatus.RUNNING,
+                    execution_timezone=settings.schedule_timezone(),
+                    default_status=default_schedule_status(),
                 )
             )
     return schedules

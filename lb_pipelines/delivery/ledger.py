@@ -1,8 +1,14 @@
-"""The delivery ledger, each integration's last delivered state, and the problems table.
+"""The delivery ledger, each integration's last delivered state, and the problems found.
 
 The ledger is the delivery checkpoint (not a sensor cursor, not a run's success): a file
 counts as delivered only when its ledger row says so, and an integration's delivered state
 (what deltas are computed against) advances only in the same transaction as that row.
+
+Problems are history: every check of an integration and scope (a delivery, or a load of its
+configuration) is one `problem_checks` row, even when it found nothing, and its problems are
+`problems` rows under the same `check_id`, each with a `problem_key` that is the same every
+time the same problem is found. What is open now is what the latest check of each integration
+and scope found (`marts.fct_open_problems`).
 """
 
 from __future__ import annotations
@@ -29,7 +35,31 @@ _DDL = (
         integration VARCHAR, scope VARCHAR, delivery_id VARCHAR, rows BIGINT, snapshot BLOB)""",
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.problems (
         integration VARCHAR, scope VARCHAR, run_id VARCHAR, kind VARCHAR, record VARCHAR,
-        field VARCHAR, reason VARCHAR, detected_at TIMESTAMPTZ)""",
+        field VARCHAR, reason VARCHAR, detected_at TIMESTAMPTZ, problem_key VARCHAR, check_id VARCHAR)""",
+    # One row per check, problems found or not: "open now" needs the checks that found none.
+    # check_number orders them even when the clock is pinned (LB_NOW) and checked_at ties.
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.problem_checks (
+        check_id VARCHAR, integration VARCHAR, scope VARCHAR, run_id VARCHAR,
+        checked_at TIMESTAMPTZ, problems BIGINT, check_number BIGINT)""",
+)
+
+# The same problem found again has the same key: what it is about, not when or why it was found.
+PROBLEM_KEY_SQL = "md5(concat_ws('|', integration, scope, kind, coalesce(record, ''), coalesce(field, '')))"
+
+# A warehouse from before problem keys: its problems become checks of their own (one per run,
+# integration and scope), open until that scope is checked again.
+_MIGRATE_PROBLEMS = (
+    f"ALTER TABLE {SCHEMA}.problems ADD COLUMN IF NOT EXISTS problem_key VARCHAR",
+    f"ALTER TABLE {SCHEMA}.problems ADD COLUMN IF NOT EXISTS check_id VARCHAR",
+    f"""UPDATE {SCHEMA}.problems SET problem_key = {PROBLEM_KEY_SQL},
+        check_id = md5(concat_ws('|', 'check', integration, scope, run_id)) WHERE check_id IS NULL""",
+    f"""INSERT INTO {SCHEMA}.problem_checks
+        SELECT check_id, integration, scope, any_value(run_id), max(detected_at), count(*),
+            (SELECT coalesce(max(check_number), 0) FROM {SCHEMA}.problem_checks)
+            + row_number() OVER (ORDER BY max(detected_at), check_id)
+        FROM {SCHEMA}.problems
+        WHERE check_id NOT IN (SELECT check_id FROM {SCHEMA}.problem_checks)
+        GROUP BY check_id, integration, scope""",
 )
 
 ConnectionFactory = Callable[[], Any]  # a context manager yielding a DuckDB connection
@@ -38,12 +68,21 @@ ConnectionFactory = Callable[[], Any]  # a context manager yielding a DuckDB con
 def ensure_delivery_tables(conn: duckdb.DuckDBPyConnection) -> None:
     for statement in _DDL:
         conn.execute(statement)
-    old_shape = conn.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = ? AND table_name = 'delivered_state' "
-        "AND column_name = 'row_key'",
-        [SCHEMA],
-    ).fetchall()[0][0]
-    if old_shape:
+    shape = {
+        table
+        for (table,) in conn.execute(
+            "SELECT table_name FROM duckdb_columns() WHERE schema_name = ? AND ("
+            "(table_name = 'delivered_state' AND column_name = 'row_key') "
+            "OR (table_name = 'problems' AND column_name = 'check_id'))",
+            [SCHEMA],
+        ).fetchall()
+    }
+    if "problems" not in shape:
+        conn.execute("BEGIN TRANSACTION")
+        for statement in _MIGRATE_PROBLEMS:
+            conn.execute(statement)
+        conn.execute("COMMIT")
+    if "delivered_state" in shape:
         # A warehouse from before snapshots: guessing its state could resend or lose changes.
         raise RuntimeError(
             f"{SCHEMA}.delivered_state has the row-per-key layout of an earlier build; deltas cannot be "
@@ -81,23 +120,49 @@ class LedgerEntry:
 def record_problems(
     conn: duckdb.DuckDBPyConnection, integration: str, scope: str, run_id: str, problems: Iterable[Problem]
 ) -> int:
+    """Record one check of `integration` and `scope` that is not a delivery (a configuration load),
+    with what it found; finding nothing is recorded too, and closes what was open."""
     ensure_delivery_tables(conn)
-    return _insert_problems(conn, integration, scope, run_id, list(problems))
+    problems = list(problems)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        _insert_check(conn, str(uuid.uuid4()), integration, scope, run_id, problems, clock.now())
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(problems)
 
 
-def _insert_problems(
-    conn: duckdb.DuckDBPyConnection, integration: str, scope: str, run_id: str, problems: Sequence[Problem]
-) -> int:
+def _insert_check(
+    conn: duckdb.DuckDBPyConnection,
+    check_id: str,
+    integration: str,
+    scope: str,
+    run_id: str,
+    problems: Sequence[Problem],
+    at: Any,
+) -> None:
+    """The check's row and its problems' rows; the caller holds the transaction."""
+    common = {"check_id": check_id, "integration": integration, "scope": scope, "run_id": run_id, "at": at}
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.problem_checks SELECT $check_id, $integration, $scope, $run_id, $at, $problems, "
+        f"(SELECT coalesce(max(check_number), 0) + 1 FROM {SCHEMA}.problem_checks)",
+        {**common, "problems": len(problems)},
+    )
     if problems:
         # One INSERT of lists, not one per row: a file can skip thousands of rows. (Not Arrow: its
         # first use in a process imports pandas, a quarter of a second.)
         columns = {name: [getattr(p, name) for p in problems] for name in ("kind", "record", "field", "reason")}
         conn.execute(
-            f"INSERT INTO {SCHEMA}.problems SELECT $integration, $scope, $run_id, unnest($kind), unnest($record), "
-            "unnest($field), unnest($reason), $detected_at",
-            {"integration": integration, "scope": scope, "run_id": run_id, "detected_at": clock.now(), **columns},
+            f"""INSERT INTO {SCHEMA}.problems (integration, scope, run_id, kind, record, field, reason,
+                    detected_at, problem_key, check_id)
+                SELECT *, {PROBLEM_KEY_SQL}, $check_id FROM (
+                    SELECT $integration AS integration, $scope AS scope, $run_id AS run_id,
+                        unnest($kind) AS kind, unnest($record) AS record, unnest($field) AS field,
+                        unnest($reason) AS reason, $at AS detected_at)""",
+            {**common, **columns},
         )
-    return len(problems)
 
 
 def deliver_and_record(
@@ -118,7 +183,8 @@ def deliver_and_record(
     The warehouse is not held open while the file travels. A failed delivery is a `failed`
     ledger row and re-raises, so the run fails and the state stays where it was: the next run
     sends the changes again. A dry run is recorded as `dry_run` and never advances the state.
-    The rows the file skipped (`problems`) are stored with the ledger row, whatever its status.
+    The rows the file skipped (`problems`) are stored with the ledger row, whatever its status,
+    as the check of this integration and scope whose id is the delivery's.
     """
     delivery_id = str(uuid.uuid4())
     receipt: Optional[Receipt] = None
@@ -130,14 +196,15 @@ def deliver_and_record(
     status = "failed" if receipt is None else ("delivered" if receipt.delivered else "dry_run")
     with connect() as conn:
         ensure_delivery_tables(conn)
+        at = clock.now()
         conn.execute("BEGIN TRANSACTION")
-        _insert_problems(conn, integration, scope, run_id, list(problems))
+        _insert_check(conn, delivery_id, integration, scope, run_id, list(problems), at)
         conn.execute(
             f"INSERT INTO {SCHEMA}.ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 delivery_id, integration, scope, file_name, target.description,
                 receipt.location if receipt else None, rows, len(content),
-                receipt.sha256 if receipt else None, status, error, run_id, clock.now(),
+                receipt.sha256 if receipt else None, status, error, run_id, at,
             ],
         )
         if status == "delivered" and new_state is not None:

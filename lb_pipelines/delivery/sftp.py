@@ -1,6 +1,13 @@
 """Delivery to an SFTP server, published the way rclone does it: upload under a hidden temporary
 name, verify size and sha256 of what the server holds, then `posix_rename` over the final name.
 
+A process killed mid-upload leaves its temporary file on the server. The name says whose it is,
+`.<file>.lb-<host>-<pid>-<random>.tmp` (host: a short hash of this machine's name, which the
+server need not learn), and every delivery first removes the leftovers of ours that are surely
+dead: from this machine with a pid that no longer runs, or from anywhere and untouched for an
+hour by the server's own clock. Two machines may share a remote folder: a live upload keeps
+its file growing, so it is never an hour old.
+
 The server must be in the configured known_hosts (paramiko's RejectPolicy; never auto-added).
 An unknown or changed host key and a refused login fail at once; a dropped or refused
 connection is retried with backoff, since the next attempt may well succeed.
@@ -12,7 +19,10 @@ import hashlib
 import logging
 import os
 import posixpath
+import re
 import secrets
+import socket
+import stat
 import time
 from pathlib import Path
 
@@ -21,10 +31,25 @@ import tenacity
 
 from lb_pipelines.delivery.settings import SftpDelivery
 from lb_pipelines.delivery.targets import DeliveryError, Receipt, sha256_hex
+from lb_pipelines.temp_files import pid_alive
 
 log = logging.getLogger(__name__)
 
 _READ_CHUNK = 1 << 20
+STALE_AFTER_S = 3600  # a temporary file untouched this long (server clock) belongs to no live upload
+# Ours: `.<file>.lb-<host>-<pid>-<random>.tmp`, or `.<file>.<random>.tmp` as earlier versions named them.
+_TEMPORARY = re.compile(
+    r"^\.(?P<file>.+)\.(?:lb-(?P<host>[0-9a-f]{8})-(?P<pid>\d{1,10})-[0-9a-f]{8}|[0-9a-f]{12})\.tmp$"
+)
+
+
+def host_tag() -> str:
+    """This machine in our remote temporary names: recognizable by us, not revealing to the server."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def temporary_name(file_name: str) -> str:
+    return f".{file_name}.lb-{host_tag()}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
 
 
 class _Retryable(Exception):
@@ -127,8 +152,11 @@ class SftpTarget:
             sftp.get_channel().settimeout(s.timeout_s)
             while leftovers:
                 _remove_quietly(sftp, leftovers.pop())
-            tmp = posixpath.join(posixpath.dirname(final), f".{file_name}.{secrets.token_hex(6)}.tmp")
+            folder = posixpath.dirname(final)
+            tmp = posixpath.join(folder, temporary_name(file_name))
             try:
+                server_now = _create(sftp, tmp)
+                self._remove_leftovers(sftp, folder, keep=tmp, server_now=server_now)
                 _upload(sftp, tmp, content)
                 _verify(sftp, tmp, len(content), digest)
                 sftp.posix_rename(tmp, final)
@@ -142,6 +170,26 @@ class SftpTarget:
             raise self._classify(exc, file_name, known_hosts) from exc
         finally:
             client.close()
+
+    def _remove_leftovers(self, sftp: paramiko.SFTPClient, folder: str, keep: str, server_now: float) -> None:
+        """Remove the temporary files killed uploads of ours left in `folder` (see the module doc)."""
+        try:
+            entries = sftp.listdir_attr(folder)
+        except (OSError, paramiko.SSHException) as exc:  # a drop folder may refuse listing: not our problem
+            log.info("%s: could not look for leftover temporary files: %s", self.description, exc)
+            return
+        here, removed = host_tag(), 0
+        for entry in entries:
+            match = _TEMPORARY.match(entry.filename)
+            path = posixpath.join(folder, entry.filename)
+            if not match or path == keep or not stat.S_ISREG(entry.st_mode or 0):
+                continue
+            dead_here = match["host"] == here and not pid_alive(int(match["pid"]))
+            untouched = entry.st_mtime is not None and server_now - entry.st_mtime > STALE_AFTER_S
+            if (dead_here or untouched) and _remove_quietly(sftp, path):
+                removed += 1
+        if removed:
+            log.info("%s: removed %d leftover temporary file(s) of killed uploads", self.description, removed)
 
     def _classify(self, exc: Exception, file_name: str, known_hosts: str) -> Exception:
         """A DeliveryError for what another attempt cannot fix, else a _Retryable."""
@@ -174,6 +222,13 @@ class SftpTarget:
             integration, file_name, self.description, state.attempt_number, self.settings.retries + 1,
             getattr(exc, "reason", exc), state.upcoming_sleep,
         )
+
+
+def _create(sftp: paramiko.SFTPClient, path: str) -> float:
+    """Create `path` empty; its modification time is the server's clock (ours may differ)."""
+    with sftp.open(path, "wb"):
+        pass
+    return sftp.stat(path).st_mtime
 
 
 def _upload(sftp: paramiko.SFTPClient, path: str, content: bytes) -> None:

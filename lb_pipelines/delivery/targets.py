@@ -7,10 +7,15 @@ A target either delivers the whole file (and says where, how big, and its sha256
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from lb_pipelines.temp_files import remove_leftovers, temporary_path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,16 @@ def sha256_hex(content: bytes) -> str:
 
 
 def write_atomically(path: Path, content: bytes) -> None:
-    """Write under a hidden temporary name, flush to disk, then rename over the final name."""
+    """Write under a hidden temporary name, flush to disk, then rename over the final name.
+
+    First removes the temporary files that killed writers left in the folder: those whose pid is
+    gone. One of a live process may be a write in progress and stays.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    removed = remove_leftovers(path.parent)
+    if removed:
+        log.info("%s: removed %d leftover temporary file(s) of killed writes", path.parent, len(removed))
+    tmp = temporary_path(path)
     try:
         with tmp.open("wb") as out:
             out.write(content)
@@ -59,10 +71,7 @@ class OutboxTarget:
 
     def deliver(self, integration: str, file_name: str, content: bytes) -> Receipt:
         path = self.outbox_dir / integration / file_name
-        try:
-            write_atomically(path, content)
-        except OSError as exc:
-            raise DeliveryError(f"outbox: could not write {path}: {exc.strerror or exc}") from exc
+        _write(self.description, path, content)
         return Receipt("outbox", str(path), len(content), sha256_hex(content))
 
 
@@ -75,5 +84,13 @@ class DryRunTarget:
 
     def deliver(self, integration: str, file_name: str, content: bytes) -> Receipt:
         path = self.outbox_dir / integration / "dry_run" / file_name
-        write_atomically(path, content)
+        _write(self.description, path, content)
         return Receipt("dry_run", str(path), len(content), sha256_hex(content), delivered=False)
+
+
+def _write(target: str, path: Path, content: bytes) -> None:
+    """`write_atomically`, its failure a DeliveryError the ledger records."""
+    try:
+        write_atomically(path, content)
+    except OSError as exc:
+        raise DeliveryError(f"{target}: could not write {path}: {exc.strerror or exc}") from exc

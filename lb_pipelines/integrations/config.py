@@ -507,6 +507,25 @@ def _known_assignments(conn: duckdb.DuckDBPyConnection) -> set[int] | None:
     return {row[0] for row in conn.execute("SELECT id FROM raw.assignments").fetchall()}
 
 
+def _mapping_columns(row_model: type[MappingRow]) -> str:
+    columns = [f'"{name}" {_duckdb_type(info.annotation)}' for name, info in row_model.model_fields.items()]
+    return ", ".join([*columns, "mapping_line INTEGER"])
+
+
+def ensure_config_tables(conn: duckdb.DuckDBPyConnection, integration: str) -> None:
+    """The settings table and the integration's mapping table, created empty if absent, so dbt
+    models can always select from them; what they hold is left as it is."""
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {CONFIG_SCHEMA}")
+    conn.execute(
+        f"""CREATE TABLE IF NOT EXISTS {SETTINGS_TABLE} (
+            integration VARCHAR, enabled BOOLEAN, settings JSON,
+            settings_file VARCHAR, loaded_at TIMESTAMPTZ)"""
+    )
+    row_model = integration_spec(integration).mapping_row_model
+    if row_model is not None:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {mapping_table(integration)} ({_mapping_columns(row_model)})")
+
+
 def write_config_to_warehouse(
     conn: duckdb.DuckDBPyConnection, integration: str, config: IntegrationConfig | None
 ) -> list[MappingProblem]:
@@ -537,12 +556,7 @@ def write_config_to_warehouse(
 
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {CONFIG_SCHEMA}")
-        conn.execute(
-            f"""CREATE TABLE IF NOT EXISTS {SETTINGS_TABLE} (
-                integration VARCHAR, enabled BOOLEAN, settings JSON,
-                settings_file VARCHAR, loaded_at TIMESTAMPTZ)"""
-        )
+        ensure_config_tables(conn, integration)
         conn.execute(f"DELETE FROM {SETTINGS_TABLE} WHERE integration = ?", [integration])
         if config is not None:
             conn.execute(
@@ -554,9 +568,8 @@ def write_config_to_warehouse(
             )
         if row_model is not None:
             fields = row_model.model_fields
-            columns = ", ".join(f'"{name}" {_duckdb_type(info.annotation)}' for name, info in fields.items())
             table = mapping_table(integration)
-            conn.execute(f"CREATE OR REPLACE TABLE {table} ({columns}, mapping_line INTEGER)")
+            conn.execute(f"CREATE OR REPLACE TABLE {table} ({_mapping_columns(row_model)})")
             if rows:
                 conn.executemany(
                     f"INSERT INTO {table} VALUES ({', '.join('?' * (len(fields) + 1))})",

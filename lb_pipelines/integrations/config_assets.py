@@ -1,17 +1,27 @@
 """One asset per integration: its settings and mapping, validated and loaded into `config`.
 
-A settings file with a mistake fails this asset (and so that integration's exports) with the
-file, the key and the reason; a bad mapping row is skipped, counted and recorded, and the good
-rows still load. Other integrations are not held up by one integration's mistake.
+A settings file with a mistake fails this asset's `settings_accepted` check (severity ERROR)
+and that integration's exports, with the file, the key and the reason; a bad mapping row is
+skipped, counted and recorded, and the good rows still load. The raw load, dbt, the BI copy and
+other integrations are not held up by one integration's mistake.
 """
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines.delivery.ledger import Problem, record_problems
-from lb_pipelines.integrations.config import ConfigError, integrations, load_integration, write_config_to_warehouse
+from lb_pipelines.integrations.config import (
+    ConfigError,
+    ensure_config_tables,
+    integrations,
+    load_integration,
+    write_config_to_warehouse,
+)
 from lb_pipelines.integrations.exporting import PROBLEMS_CHECK, preview, problems_check_spec
 from lb_pipelines.warehouse.raw_assets import raw_asset_key
+
+
+SETTINGS_CHECK = "settings_accepted"
 
 
 def config_asset_key(integration: str) -> dg.AssetKey:
@@ -25,44 +35,74 @@ def build_config_asset(integration: str) -> dg.AssetsDefinition:
         key=key,
         group_name=integration,
         deps=[raw_asset_key("assignments")],  # a mapping row must name a known assignment
-        check_specs=[problems_check_spec(key)],
+        check_specs=[
+            problems_check_spec(key),
+            dg.AssetCheckSpec(
+                SETTINGS_CHECK, asset=key, description="settings.yaml and mapping.csv were accepted at load."
+            ),
+        ],
         kinds={"yaml", "csv", "duckdb"},
         pool="warehouse",
         description=f"Settings and mapping of {integration} from $LB_CONFIG_DIR/{integration}/, validated.",
     )
     def _config(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+        # A refused file is this integration's concern only: the asset still materializes (so the
+        # warehouse, the BI copy and every other integration go on), its settings check fails,
+        # and its export refuses to send. The last accepted configuration stays in `config`.
+        refusal: ConfigError | None = None
         try:
             config = load_integration(integration)
         except ConfigError as exc:
-            raise dg.Failure(description=f"{integration} configuration refused:\n{exc}") from exc
+            config, refusal = None, exc
         with warehouse.get_connection() as conn:
-            mapping_problems = write_config_to_warehouse(conn, integration, config)
+            if refusal is None:
+                mapping_problems = write_config_to_warehouse(conn, integration, config)
+            else:
+                ensure_config_tables(conn, integration)
+                mapping_problems = []
             problems = [
                 Problem("bad_mapping_row", f"{p.file.name} line {p.line}", p.field, p.reason) for p in mapping_problems
             ]
+            if refusal is not None:
+                problems += [Problem("settings_refused", refusal.file.name, k, r) for k, r in refusal.errors]
             record_problems(conn, integration, "config", context.run.run_id, problems)
         for problem in mapping_problems:
             context.log.warning(f"{integration}: {problem}")
+        if refusal is not None:
+            context.log.error(f"{integration} configuration refused; its exports send nothing until it is fixed:\n{refusal}")
         mapping = config.mapping if config else None
         metadata = {
             "enabled": bool(config and config.enabled),
-            "settings_file": str(config.settings_file) if config else "absent: the integration is off",
+            "settings_file": str(config.settings_file) if config else (
+                "refused" if refusal else "absent: the integration is off"
+            ),
             "mapping_rows": len(mapping.rows) - sum(p.field == "assignment_id" for p in mapping_problems)
             if mapping
             else 0,
             "problems": len(problems),
         }
+        if refusal is not None:
+            metadata["refused"] = dg.MetadataValue.md(f"```\n{refusal}\n```")
         if problems:
             metadata["problem_rows"] = preview(
                 ["record", "field", "reason"], [(p.record, p.field, p.reason) for p in problems]
             )
-        check = dg.AssetCheckResult(
-            check_name=PROBLEMS_CHECK,
-            passed=not problems,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"problems": len(problems)},
-        )
-        return dg.MaterializeResult(metadata=metadata, check_results=[check])
+        checks = [
+            # Rows skipped; a refused file is the other check's (and the failed export's) alert.
+            dg.AssetCheckResult(
+                check_name=PROBLEMS_CHECK,
+                passed=not mapping_problems,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"problems": len(mapping_problems)},
+            ),
+            dg.AssetCheckResult(
+                check_name=SETTINGS_CHECK,
+                passed=refusal is None,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=str(refusal) if refusal else None,
+            ),
+        ]
+        return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return _config
 

@@ -4,6 +4,11 @@ An integration module writes its file with `csv_file` from a query over its dbt 
 (the rules stay in SQL, where the data is) and finds its problems with `problems_from`; this
 module delivers the file through the ledger with its problems and builds the materialization's
 metadata, the same way for every vendor.
+
+Metadata is kept in Dagster's run storage for good and shown to anyone who reaches the UI, so
+it names people by their Lightning Bolt id: each export declares its personal columns (names,
+contact, free text), and the preview masks them. Those values live in the warehouse and the
+files sent, nowhere else.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import io
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Collection, Iterator, Optional, Sequence
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -29,9 +34,11 @@ from lb_pipelines.delivery.ledger import (
 )
 from lb_pipelines.delivery.settings import DryRunDelivery, OutboxDelivery, SftpDelivery
 from lb_pipelines.delivery.targets import DeliveryError, DryRunTarget, OutboxTarget, Target
+from lb_pipelines.integrations.config import ConfigError, IntegrationConfig, load_integration
 from lb_pipelines.warehouse.sql import copied_bytes, identifier
 
 PREVIEW_ROWS = 10
+MASK = "•••"  # a personal cell that has a value, in a preview; an empty cell stays empty
 PROBLEMS_CHECK = "no_problem_rows"
 
 
@@ -98,15 +105,28 @@ def csv_preview(content: bytes, limit: int = PREVIEW_ROWS) -> tuple[list[str], l
     return header, list(itertools.islice(reader, limit))
 
 
-def preview(columns: Sequence[str], rows: Sequence[Sequence[Any]], total: Optional[int] = None) -> dg.MarkdownMetadataValue:
-    def cell(v: Any) -> str:
-        return "" if v is None else str(v).replace("|", "\\|")
+def preview(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    total: Optional[int] = None,
+    personal: Collection[str] = (),
+) -> dg.MarkdownMetadataValue:
+    """The first rows as a Markdown table, each `personal` column's values shown as MASK."""
+    masked = [c in personal for c in columns]
+
+    def cell(v: Any, mask: bool) -> str:
+        if v is None or v == "":
+            return ""  # still shown: a missing contact is worth seeing
+        return MASK if mask else str(v).replace("|", "\\|")
 
     total = len(rows) if total is None else total
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[:PREVIEW_ROWS]]
+    lines += ["| " + " | ".join(cell(v, m) for v, m in zip(row, masked)) + " |" for row in rows[:PREVIEW_ROWS]]
     if total > PREVIEW_ROWS:
         lines.append(f"\n… and {total - PREVIEW_ROWS} more rows")
+    if any(masked):
+        names = ", ".join(c for c, m in zip(columns, masked) if m)
+        lines.append(f"\nMasked ({MASK}): {names}. Their values are in the file and the warehouse.")
     return dg.MetadataValue.md("\n".join(lines))
 
 
@@ -119,6 +139,9 @@ class ExportFile:
     file_name: str
     content: bytes
     rows: int
+    # The file's columns that hold a person's name or contact, or free text that may: masked in
+    # the preview. Every export says (an empty set too), so none can forget.
+    personal_columns: frozenset[str]
     problems: list[Problem] = field(default_factory=list)
     coverage_gaps: int = 0
     # A delta integration's state once this file is delivered: row_key, row_hash, row_values.
@@ -181,9 +204,9 @@ def deliver_export(
         "sha256": receipt.sha256,
         "bytes": receipt.bytes,
         "preview": (
-            preview(*export.preview_table)
+            preview(*export.preview_table, personal=export.personal_columns)
             if export.preview_table
-            else preview(*csv_preview(export.content), total=row_count)
+            else preview(*csv_preview(export.content), total=row_count, personal=export.personal_columns)
         ),
         **export.extra_metadata,
     }
@@ -199,6 +222,18 @@ def deliver_export(
         metadata={"problems": len(export.problems), "see": "delivery.problems"},
     )
     return dg.MaterializeResult(metadata=metadata, check_results=[check])
+
+
+def enabled_config(integration: str) -> Optional[IntegrationConfig]:
+    """The integration's configuration, or None when it is off. A refused configuration fails the
+    export with the file, the key and the reason: nothing is sent on settings nobody accepted."""
+    try:
+        config = load_integration(integration)
+    except ConfigError as exc:
+        raise dg.Failure(
+            description=f"{integration}: configuration refused, nothing sent until it is fixed:\n{exc}"
+        ) from None
+    return config if config is not None and config.enabled else None
 
 
 def not_enabled(integration: str, why: str = "off: no settings folder, or enabled: false") -> dg.MaterializeResult:

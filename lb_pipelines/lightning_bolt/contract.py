@@ -33,6 +33,9 @@ class Field:
     name: str
     type: FieldType
     required: bool = True  # False: the key may be null (it must still be present or absent as null)
+    # A person's name or contact, or free text that may hold one: such a value stays in the
+    # warehouse and the files sent, never in an error message, a log line or run metadata.
+    personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,10 @@ def _opt(name: str, type_: FieldType = "str") -> Field:
     return Field(name, type_, required=False)
 
 
+def _personal(name: str, required: bool = False) -> Field:
+    return Field(name, "str", required=required, personal=True)
+
+
 DEPARTMENTS = Entity(
     "departments",
     "/api/v1/departments",
@@ -105,18 +112,18 @@ PERSONNEL = Entity(
     "/api/v1/personnel",
     (
         _f("id", "int"),
-        _opt("first_name"),  # placeholders such as "Cardiology On Call" carry only a last name
-        _f("last_name"),
-        _opt("abbreviation"),
+        _personal("first_name"),  # placeholders such as "Cardiology On Call" carry only a last name
+        _personal("last_name", required=True),
+        _personal("abbreviation"),  # initials, or a short form of the name
         _opt("emp_id"),
         _opt("unique_id"),
         _opt("custom1"),
         _opt("custom2"),
         _opt("custom3"),
         _opt("custom4"),
-        _opt("email"),
-        _opt("cell_phone"),
-        _opt("pager"),
+        _personal("email"),
+        _personal("cell_phone"),
+        _personal("pager"),
         _f("personnel_type"),
         _f("department_ids", "int_list"),
         _opt("home_coid"),
@@ -170,7 +177,7 @@ SLOTS = Entity(
         _opt("personnel_id", "int"),  # null: the slot is unfilled
         _f("start_time", "time"),
         _f("end_time", "time"),
-        _opt("notes"),
+        _personal("notes"),  # free text: "Covering for Dr. ..."
         _f("updated_at", "timestamp"),
     ),
     read="date",
@@ -222,8 +229,8 @@ CHANGE_LOG = Entity(
         _opt("schedule_id", "int"),
         _opt("date", "date"),
         _opt("field"),
-        _opt("old_value"),
-        _opt("new_value"),
+        _personal("old_value"),  # a changed name or pager, as much as a changed time
+        _personal("new_value"),
     ),
     read="since_id",
 )

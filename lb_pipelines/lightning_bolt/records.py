@@ -68,18 +68,31 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-_FieldChecks = tuple[tuple[str, bool, Callable[[Any], bool], str], ...]
+_KINDS: dict[type, str] = {
+    bool: "true or false", int: "a number", float: "a number", str: "text", list: "a list", dict: "a JSON object"
+}
+
+
+def _got(value: Any, personal: bool) -> str:
+    """What a wrong value was: itself (an id, a date), or only its kind for a personal field, so a
+    malformed phone number or e-mail never reaches a step's error message and run storage."""
+    return _KINDS.get(type(value), "another value") if personal else f"{value!r:.60}"
+
+
+_FieldChecks = tuple[tuple[str, bool, bool, Callable[[Any], bool], str], ...]
 _FIELD_CHECKS: dict[str, _FieldChecks] = {}
 
 
 def _field_checks(entity: Entity) -> _FieldChecks:
-    """(name, required, check, expected) per field, worked out once per entity: this runs per record.
+    """(name, required, personal, check, expected) per field, worked out once per entity: this runs per record.
 
     Keyed by name: hashing the frozen Entity itself would cost more than the checks.
     """
     checks = _FIELD_CHECKS.get(entity.name)
     if checks is None:
-        checks = _FIELD_CHECKS[entity.name] = tuple((f.name, f.required, *_CHECKS[f.type]) for f in entity.fields)
+        checks = _FIELD_CHECKS[entity.name] = tuple(
+            (f.name, f.required, f.personal, *_CHECKS[f.type]) for f in entity.fields
+        )
     return checks
 
 
@@ -91,12 +104,12 @@ def check_record(entity: Entity, record: Any, where: str) -> dict[str, Any]:
     if type(record) is not dict:
         raise SourceRecordError(where, f"expected a JSON object, got {type(record).__name__}")
     get = record.get
-    for name, required, check, expected in _field_checks(entity):
+    for name, required, personal, check, expected in _field_checks(entity):
         value = get(name)
         if value is None:
             if required:
                 reason = "required field is missing" if name not in record else "required field is null"
                 raise SourceRecordError(where, reason, name)
         elif not check(value):
-            raise SourceRecordError(where, f"expected {expected}, got {value!r:.60}", name)
+            raise SourceRecordError(where, f"expected {expected}, got {_got(value, personal)}", name)
     return record

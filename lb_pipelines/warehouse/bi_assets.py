@@ -1,5 +1,14 @@
-"""The published BI copy as a Dagster asset, downstream of every dbt model."""
+"""The published BI copy as a Dagster asset, downstream of every dbt model.
 
+Every job that builds models (the main job, each integration's job, the pay-period job) also
+publishes, so BI never reads marts older than the last build. It runs after the run's
+deliveries when both are ready (a lower step priority): a change reaches Epic first, BI next.
+Its freshness policy (evaluated by the daemon) marks it in the UI when it is older than an hour:
+the cadences deliver every few minutes and each run republishes, so an older copy means
+automation is off or runs are failing, and BI users should know.
+"""
+
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +18,8 @@ from lb_pipelines import settings
 from lb_pipelines.warehouse.bi_publish import publish_for_bi
 from lb_pipelines.warehouse.dbt_assets import warehouse_dbt_assets
 
+BI_MAX_AGE = dt.timedelta(hours=1)
+
 
 @dg.asset(
     key=dg.AssetKey(["bi", "published_warehouse"]),
@@ -16,6 +27,8 @@ from lb_pipelines.warehouse.dbt_assets import warehouse_dbt_assets
     deps=[warehouse_dbt_assets],
     kinds={"duckdb", "parquet"},
     pool="warehouse",
+    op_tags={"dagster/priority": "-10"},  # after the run's deliveries, which are waited for
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=BI_MAX_AGE, warn_window=BI_MAX_AGE / 2),
     description=(
         "A read-only copy of the warehouse and one Parquet file per mart for BI users, replaced "
         "atomically after every build (BI never opens the live warehouse)."
@@ -30,5 +43,8 @@ def published_warehouse(warehouse: DuckDBResource) -> dg.MaterializeResult:
             "parquet_files": len(published.parquet),
             "parquet_dir": dg.MetadataValue.path(str(published.database.parent / "parquet")),
             "duration_s": round(published.seconds, 3),
+            "leftovers_removed": len(published.removed_leftovers),  # temporaries of killed publishes
+            "dropped_mart_files_removed": len(published.removed_parquet),
         }
     )
+

@@ -3,15 +3,14 @@
 
 import contextlib
 import os
-import sys
-from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
-from lb_pipelines.warehouse.dbt_project import lightning_bolt_dbt
+from lb_pipelines.delivery.ledger import ensure_delivery_tables
+from lb_pipelines.warehouse.dbt_project import dbt_executable, lightning_bolt_dbt
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
@@ -46,12 +45,11 @@ def _warehouse_env(database: str) -> Iterator[None]:
     pool="warehouse",
 )
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBResource):
+    with warehouse.get_connection() as conn:
+        ensure_delivery_tables(conn)  # the ledger views read them, even before the first delivery
     with _warehouse_env(warehouse.database):
         yield from dbt.cli(["build"], context=context).stream()
 
 
 def dbt_resource() -> DbtCliResource:
-    # The dbt installed beside this Python, so a venv works without being on PATH.
-    beside = Path(sys.executable).parent / "dbt"
-    executable = str(beside) if beside.exists() else "dbt"
-    return DbtCliResource(project_dir=lightning_bolt_dbt, dbt_executable=executable)
+    return DbtCliResource(project_dir=lightning_bolt_dbt, dbt_executable=dbt_executable())

@@ -27,6 +27,7 @@ select
         else 'deliver'
     end as outcome,
     shifts.person_problem as problem_reason,
+    shifts.personnel_id,
     shifts.is_placeholder,
     shifts.unique_id,
     shifts.custom1,

@@ -25,7 +25,7 @@ select
         else 'problem'
     end as outcome,
     shifts.person_problem as problem_reason,
-    shifts.display_name,
+    shifts.personnel_id,
     shifts.unique_id,
     shifts.custom1,
     shifts.custom2,

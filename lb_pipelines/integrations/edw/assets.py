@@ -4,9 +4,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import clock
-from lb_pipelines.integrations.config import load_integration
 from lb_pipelines.integrations.edw.export import INTEGRATION, build_file
-from lb_pipelines.integrations.exporting import deliver_export, not_enabled, problems_check_spec
+from lb_pipelines.integrations.exporting import deliver_export, enabled_config, not_enabled, problems_check_spec
 from lb_pipelines.lightning_bolt.contract import ENTITIES
 from lb_pipelines.warehouse.raw_assets import raw_asset_key
 
@@ -23,8 +22,8 @@ KEY = dg.AssetKey([INTEGRATION, "file"])
     description="lb_edw_YYYYMMDD.zip: every Lightning Bolt entity as CSV, described by a Frictionless Data Package.",
 )
 def edw_zip(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
-    config = load_integration(INTEGRATION)
-    if config is None or not config.enabled:
+    config = enabled_config(INTEGRATION)
+    if config is None:
         return not_enabled(INTEGRATION)
     with warehouse.get_connection() as conn:
         export = build_file(conn, clock.today())

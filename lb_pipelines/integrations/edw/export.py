@@ -189,7 +189,7 @@ def build_edw_zip(conn: duckdb.DuckDBPyConnection, day: dt.date) -> EdwExport:
 
 
 def build_file(conn: duckdb.DuckDBPyConnection, day: dt.date) -> ExportFile:
-    """The zip as the file to deliver, with a preview of the rows in each CSV."""
+    """The zip as the file to deliver, previewed as its files and their row counts (no rows)."""
     package = build_edw_zip(conn, day)
     return ExportFile(
         integration=INTEGRATION,
@@ -197,6 +197,7 @@ def build_file(conn: duckdb.DuckDBPyConnection, day: dt.date) -> ExportFile:
         file_name=package.file_name,
         content=package.content,
         rows=sum(package.row_counts.values()),
+        personal_columns=frozenset(),  # the preview lists the zip's files and their row counts
         preview_table=(["file", "rows"], sorted(package.row_counts.items())),
         extra_metadata={"files": len(package.row_counts)},
     )

@@ -4,9 +4,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import clock
-from lb_pipelines.integrations.config import load_integration
 from lb_pipelines.integrations.epic_on_call_finder.export import INTEGRATION, build_file
-from lb_pipelines.integrations.exporting import deliver_export, not_enabled, problems_check_spec
+from lb_pipelines.integrations.exporting import deliver_export, enabled_config, not_enabled, problems_check_spec
 
 KEY = dg.AssetKey([INTEGRATION, "file"])
 
@@ -21,8 +20,8 @@ KEY = dg.AssetKey([INTEGRATION, "file"])
     description="The full Epic On-Call Finder file for the window, delivered and recorded in the ledger.",
 )
 def epic_on_call_finder_file(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
-    config = load_integration(INTEGRATION)
-    if config is None or not config.enabled:
+    config = enabled_config(INTEGRATION)
+    if config is None:
         return not_enabled(INTEGRATION)
     with warehouse.get_connection() as conn:
         export = build_file(conn, config.settings, clock.now())

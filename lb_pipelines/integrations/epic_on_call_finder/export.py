@@ -19,6 +19,10 @@ COLUMNS = (
     "TEAM_ID", "TEAM_NAME", "ROLE", "CALL_ORDER", "START", "END",
     "PROVIDER_ID", "PROVIDER_NAME", "CONTACT", "NOTES", "TEAM_COMMENT",
 )
+# Masked in the asset's preview (run storage names people by id): the name, the pager or cell,
+# the slot's notes ("Covering for Dr. ...") and the team comment, free text that may name someone
+# or give a number to call.
+PERSONAL_COLUMNS = frozenset({"PROVIDER_NAME", "CONTACT", "NOTES", "TEAM_COMMENT"})
 
 # The export model's rows in the window ("today" in each slot's own department time zone), each
 # with what becomes of it (file_outcome) and the file's columns as text, PROVIDER_ID from the
@@ -29,7 +33,7 @@ COLUMNS = (
 # No time zone is more than a day from UTC, so the first test of slot_date (cheap, and able to
 # skip whole blocks of rows) only narrows the rows the exact per-zone test has to look at.
 WINDOW_ROWS_SQL = """
-SELECT slot_id, mapping_line, start_at, "CALL_ORDER" AS call_rank, problem_reason,
+SELECT slot_id, mapping_line, personnel_id, start_at, "CALL_ORDER" AS call_rank, problem_reason,
     CASE WHEN outcome = 'deliver' AND NOT is_placeholder AND nullif(trim({id}), '') IS NULL
          THEN 'person_without_vendor_id' ELSE outcome END AS file_outcome,
     {cells},
@@ -53,7 +57,7 @@ SELECT
     'slot ' || slot_id || ' (' || "TEAM_ID" || ' ' || "START" || ')' AS record,
     CASE file_outcome WHEN 'problem' THEN 'personnel_id' ELSE $id_field END AS field,
     CASE file_outcome WHEN 'problem' THEN problem_reason
-         ELSE "PROVIDER_NAME" || ' has no ' || $id_field || ' (the Epic provider id)' END AS reason
+         ELSE 'person ' || personnel_id || ' has no ' || $id_field || ' (the Epic provider id)' END AS reason
 FROM ({window})
 WHERE file_outcome IN ('problem', 'person_without_vendor_id')
 ORDER BY "TEAM_ID", start_at, slot_id, mapping_line
@@ -79,6 +83,7 @@ def build_file(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime) -> E
         file_name=file_name(now),
         content=content,
         rows=row_count,
+        personal_columns=PERSONAL_COLUMNS,
         problems=problems,
         coverage_gaps=gaps,
         extra_metadata={"window": f"{window.days_back} days back, {window.days_forward} forward"},

@@ -16,8 +16,7 @@ from lb_pipelines.automation.pay_periods import (
     pay_period_of,
     pay_periods_between,
 )
-from lb_pipelines.integrations.config import load_integration
-from lb_pipelines.integrations.exporting import deliver_export, not_enabled, problems_check_spec
+from lb_pipelines.integrations.exporting import deliver_export, enabled_config, not_enabled, problems_check_spec
 from lb_pipelines.integrations.kronos_wfd.export import INTEGRATION, build_period_file
 from lb_pipelines.lightning_bolt.contract import Window
 from lb_pipelines.warehouse.raw_load import window_is_loaded
@@ -58,8 +57,8 @@ def ensure_pay_periods(instance: dg.DagsterInstance, settings, today: dt.date | 
     ),
 )
 def kronos_wfd_file(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
-    config = load_integration(INTEGRATION)
-    if config is None or not config.enabled:
+    config = enabled_config(INTEGRATION)
+    if config is None:
         return not_enabled(INTEGRATION)
     settings = config.settings
     period = pay_period_from_key(context.partition_key, settings.pay_period.anchor, settings.pay_period.length_days)

@@ -31,6 +31,9 @@ VALUE_COLUMNS = (
     "PAY_CODE_EDIT", "OPEN_SHIFT", "BUSINESS_STRUCTURE", "COST_CENTER_TRANSFER", "LABOR_CATEGORIES", "COMMENT",
 )
 COLUMNS = ("ACTION", *VALUE_COLUMNS)
+# None is masked in the asset's preview: PERSON_NUMBER is an id, and COMMENT is one of the
+# settings' valid_comments ("Scheduled", "Call"), not free text.
+PERSONAL_COLUMNS: frozenset[str] = frozenset()
 
 KEY = ("SLOT_ID", "PERSON_NUMBER")  # a shift handed to someone else is a DELETE and an ADD
 
@@ -40,7 +43,7 @@ KEY = ("SLOT_ID", "PERSON_NUMBER")  # a shift handed to someone else is a DELETE
 #   deliver | open_shift (goes out without a person) | coverage_gap | placeholder (not rows, counted)
 #   | problem (a person who cannot be exported) | person_without_vendor_id (skipped, a problem).
 PERIOD_ROWS_SQL = """
-SELECT outcome, problem_reason, display_name,
+SELECT outcome, problem_reason, personnel_id,
     CASE WHEN outcome = 'deliver' AND coalesce(trim({id}), '') = '' THEN 'person_without_vendor_id'
          ELSE outcome END AS file_outcome,
     slot_id AS "SLOT_ID",
@@ -62,7 +65,7 @@ SELECT
     'slot ' || "SLOT_ID" || ' (' || "SHIFT_DATE" || ')' AS record,
     CASE file_outcome WHEN 'problem' THEN 'personnel_id' ELSE $id_field END AS field,
     CASE file_outcome WHEN 'problem' THEN problem_reason
-         ELSE display_name || ' has no ' || $id_field || ' (the Kronos person number)' END AS reason
+         ELSE 'person ' || personnel_id || ' has no ' || $id_field || ' (the Kronos person number)' END AS reason
 FROM ({period})
 WHERE file_outcome IN ('problem', 'person_without_vendor_id')
 ORDER BY "SLOT_ID"
@@ -100,6 +103,7 @@ def build_period_file(conn: duckdb.DuckDBPyConnection, settings, period: PayPeri
         file_name=file_name(period, now),
         content=content,
         rows=rows,
+        personal_columns=PERSONAL_COLUMNS,
         problems=problems,
         coverage_gaps=counts.get("coverage_gap", 0),
         new_state=new_state,
