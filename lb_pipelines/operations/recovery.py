@@ -23,6 +23,8 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES, RunsFilter
 
+from lb_pipelines.temp_files import pid_alive
+
 _UNFINISHED = [*IN_PROGRESS_RUN_STATUSES, dg.DagsterRunStatus.NOT_STARTED]
 PROCESS_TAG = "lb/process"  # "<host>:<pid>:<process start, in clock ticks since boot>"
 MAX_RUNTIME_TAG = "dagster/max_runtime"
@@ -50,13 +52,9 @@ def process_gone(tag: str) -> bool:
     if host != socket.gethostname() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return True
-    except PermissionError:
-        pass  # alive, under another user
-    return bool(started) and _process_start(pid) not in ("", started)
+    return bool(started) and _process_start(pid) not in ("", started)  # the pid was reused
 
 
 @dataclass(frozen=True)
