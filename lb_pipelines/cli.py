@@ -164,11 +164,12 @@ def _execute(outcomes: list):
     import dagster as dg
 
     from lb_pipelines.alerts.digest import integration_of
-    from lb_pipelines.definitions import defs
+    from lb_pipelines.definitions import build_definitions
     from lb_pipelines.integrations.config import integrations
     from lb_pipelines.operations.recovery import fail_dead_runs, pool_holders, process_tags
     from lb_pipelines.operations.summary import RunOutcome, outcome_of
 
+    defs = build_definitions()  # from the environment as it is now, not as at first import
     instance = dg.DagsterInstance.get()
     for recovered in fail_dead_runs(instance):
         print(f"lb-pipelines: run {recovered.run_id} ({recovered.job_name}) marked failed and its "
