@@ -52,7 +52,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 # The dbt manifest, prepared ahead of time: definitions never parse dbt at import time.
-dbt_project/target/manifest.json: $(STAMP) dbt_project/dbt_project.yml $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null)
+dbt_project/target/manifest.json: $(STAMP) dbt_project/dbt_project.yml $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null) $(shell find lb_pipelines/integrations -name '*.sql' -o -name '*.yml' 2>/dev/null)
 	cd $(CURDIR) && $(BIN)/dagster-dbt project prepare-and-package --file lb_pipelines/warehouse/dbt_project.py
 
 prepare: dbt_project/target/manifest.json

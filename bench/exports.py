@@ -95,8 +95,8 @@ def run(args, work: Path) -> None:
     from lb_pipelines.integrations.exporting import send_export
     from lb_pipelines.integrations.kronos_wfd import export as wfd
     from lb_pipelines.integrations.kronos_wfd.assets import current_pay_period
-    from lb_pipelines.lightning_bolt.contract import ENTITIES
-    from lb_pipelines.lightning_bolt.directory_source import DirectorySource
+    from lb_pipelines.lightning_bolt.source.contract import ENTITIES
+    from lb_pipelines.lightning_bolt.source.directory import DirectorySource
     from lb_pipelines.warehouse.raw_load import load_entity
 
     warehouse = Path(os.environ["LB_WAREHOUSE"])

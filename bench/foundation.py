@@ -44,8 +44,8 @@ def load_all(warehouse: str) -> None:
     """Child process: load every entity, in full, from the source the environment names."""
     import duckdb
 
-    from lb_pipelines.lightning_bolt.contract import ENTITIES
-    from lb_pipelines.lightning_bolt.resource import LightningBoltResource
+    from lb_pipelines.lightning_bolt.source.contract import ENTITIES
+    from lb_pipelines.lightning_bolt.source.resource import LightningBoltResource
     from lb_pipelines.warehouse.raw_load import load_entity
 
     source = LightningBoltResource(page_size=5000).open()

@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 
 from lb_pipelines import settings
-
-MAIN_JOB = "full_refresh"
-PAY_PERIOD_JOB = "pay_period_exports"
+from lb_pipelines.automation import MAIN_JOB, PAY_PERIOD_JOB
 
 
 def prepare_environment() -> list[str]:
@@ -126,7 +124,7 @@ def run() -> int:
         print(f"{outcome.job:<20} run {outcome.run_id or '-'}: {outcome.status}")
     print(f"{'all runs':<20} {summary['status']} in {summary['seconds']} s")
     if period:
-        print(f"  pay period:   {period} (Kronos exports)")
+        print(f"  pay period:   {period} (the pay-period exports)")
     print(f"  source:       {summary['source']}")
     print(f"  warehouse:    {warehouse}" + (f" (not readable now: {unreadable})" if unreadable else ""))
     for table, rows in counts.items():
@@ -163,9 +161,8 @@ def _execute(outcomes: list):
     was built (one integration's failure does not hold up the others)."""
     import dagster as dg
 
-    from lb_pipelines.alerts.digest import integration_of
     from lb_pipelines.definitions import build_definitions
-    from lb_pipelines.integrations.config import integrations
+    from lb_pipelines.integrations.registry import integration, integration_of_step
     from lb_pipelines.operations.recovery import fail_dead_runs, pool_holders, process_tags
     from lb_pipelines.operations.summary import RunOutcome, outcome_of
 
@@ -186,37 +183,43 @@ def _execute(outcomes: list):
         return outcome_of(job, result)
 
     outcomes.append(execute(MAIN_JOB))
-    period, why_not = _current_pay_period(instance)
-    slugs = integrations()
-    warehouse_failed = [s for s, _ in outcomes[0].failed_steps if not _owned_step(s, slugs, integration_of)]
+    periods, why_not = _current_pay_periods(instance)
+    warehouse_failed = [s for s, _ in outcomes[0].failed_steps if integration_of_step(s) is None]
     if outcomes[0].run_id is None or outcomes[0].note:
         why_not = why_not or "the main run did not finish"
     elif warehouse_failed:
         why_not = f"the warehouse was not built ({', '.join(warehouse_failed)} failed)"
-    if period and not why_not:
-        outcomes.append(execute(PAY_PERIOD_JOB, partition_key=period))
+    if periods and not why_not:
+        # Integrations on one payroll calendar share a run; another calendar gets its own.
+        for key in sorted(set(periods.values())):
+            outputs = [integration(slug).output_key for slug, k in periods.items() if k == key]
+            outcomes.append(execute(PAY_PERIOD_JOB, partition_key=key, asset_selection=outputs))
     elif why_not:
         outcomes.append(RunOutcome(PAY_PERIOD_JOB, None, "NOT RUN", note=why_not))
-    return outcomes, period
+    return outcomes, ", ".join(sorted(set(periods.values()))) or None
 
 
-def _owned_step(step_key: str, slugs, integration_of) -> bool:
-    """Whether a step belongs to one integration (`epic_on_call_finder__file`, `config__edw`)."""
-    return integration_of(step_key.split("__"), slugs) is not None
+def _current_pay_periods(instance) -> tuple[dict[str, str], str | None]:
+    """(each pay-period integration that is on: its current period, registered as a partition;
+    or why there is none to run)."""
+    from lb_pipelines.automation.pay_period_partitions import ensure_pay_periods
+    from lb_pipelines.integrations.config_files import ConfigError
+    from lb_pipelines.integrations.registry import integrations
 
-
-def _current_pay_period(instance) -> tuple[str | None, str | None]:
-    """(the current pay period, registered as a partition; or why there is none to run)."""
-    from lb_pipelines.integrations.config import ConfigError, load_integration
-    from lb_pipelines.integrations.kronos_wfd.assets import ensure_pay_periods
-
-    try:
-        config = load_integration("kronos_wfd")
-    except ConfigError:
-        return None, "its configuration was refused (see the config step's check)"
-    if config is None or not config.enabled:
-        return None, None
-    return ensure_pay_periods(instance, config.settings).key, None
+    periods, refused = {}, []
+    for declared in integrations().values():
+        if declared.partitioned_by != "pay_period":
+            continue
+        try:
+            config = declared.load()
+        except ConfigError:
+            refused.append(declared.slug)
+            continue
+        if config is not None and config.enabled:
+            periods[declared.slug] = ensure_pay_periods(instance, config.settings.pay_period).key
+    if refused and not periods:
+        return {}, f"configuration refused for {', '.join(refused)} (see the config step's check)"
+    return periods, None
 
 
 def _deliveries(warehouse: Path, run_ids: list[str]) -> list[tuple]:

@@ -15,7 +15,9 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 # How far around today the raw load reads windowed entities (slots, schedules, requests,
 # tallies) when a run does not name its own window. Wide enough for every integration's
-# default window and the current and previous pay periods.
+# default window and the current and previous pay periods. Forward is a floor, not a limit:
+# the window reaches on to the last day of any schedule the source lists
+# (`warehouse.raw_assets.default_window`).
 DEFAULT_WINDOW_DAYS_BACK = 90
 DEFAULT_WINDOW_DAYS_FORWARD = 180
 

@@ -92,14 +92,20 @@ def _mailed_tags(instance: dg.DagsterInstance, run_id: str) -> set[str]:
 # Composing: pure functions, small hand-made cases
 
 
-def test_integration_of_asset_keys():
-    slugs = ["epic_on_call_finder", "edw"]
-    assert digest.integration_of(["epic_on_call_finder", "file"], slugs) == "epic_on_call_finder"
-    assert digest.integration_of(["config", "edw"], slugs) == "edw"
-    assert digest.integration_of(["exports", "export_epic_on_call_finder"], slugs) == "epic_on_call_finder"
-    assert digest.integration_of(["marts", "fct_shifts"], slugs) is None
-    assert digest.integration_of(["config", "kronos_wfd"], slugs) is None  # not a known slug here
-    assert digest.integration_of([], slugs) is None
+def test_an_assets_owner_comes_from_the_declarations():
+    from lb_pipelines.integrations.registry import integration_of, integrations
+
+    for slug, declared in integrations().items():
+        assert integration_of(declared.config_key) == slug
+        assert integration_of(declared.output_key) == slug
+        for key in declared.model_keys:
+            assert integration_of(key) == slug
+    assert integration_of(["epic_on_call_finder", "file"]) == "epic_on_call_finder"
+    assert integration_of(["exports", "export_kronos_wfd"]) == "kronos_wfd"
+    assert integration_of(["marts", "fct_shifts"]) is None
+    assert integration_of(["config", "integration_settings"]) is None  # every integration writes it
+    assert integration_of(["config", "no_such_integration"]) is None
+    assert integration_of([]) is None
 
 
 def test_failure_mail_by_hand():

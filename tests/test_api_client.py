@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from lb_pipelines.lightning_bolt.api_client import ApiClient, ApiError
-from lb_pipelines.lightning_bolt.contract import Window
-from lb_pipelines.lightning_bolt.records import SourceRecordError
+from lb_pipelines.lightning_bolt.source.api_client import ApiClient, ApiError
+from lb_pipelines.lightning_bolt.source.contract import Window
+from lb_pipelines.lightning_bolt.source.records import SourceRecordError
 from lb_pipelines.lightning_bolt.simulator import Simulator
 
 CLIENT_ID = "lb-test"
@@ -382,7 +382,7 @@ def test_description_and_repr_hide_the_secret(sim, make_client):
 
 
 def test_retry_after_header_forms():
-    from lb_pipelines.lightning_bolt.api_client import _retry_after
+    from lb_pipelines.lightning_bolt.source.api_client import _retry_after
 
     assert _retry_after("2") == 2.0
     assert _retry_after("0.5") == 0.5

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from lb_pipelines.automation.change_log import Interest, Reference, matters
-from lb_pipelines.lightning_bolt.resource import LightningBoltResource
+from lb_pipelines.lightning_bolt.source.resource import LightningBoltResource
 from pipeline_helpers import run_pipeline, step_failures, write_config
 from tiny_system import TS, fresh, slot, write_system
 

@@ -14,21 +14,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lb_pipelines.integrations.config import (
-    ConfigError,
-    MappingProblem,
-    load_integration,
-    load_mapping,
-    load_settings,
-    write_config_to_warehouse,
-)
+from lb_pipelines.integrations.config_files import ConfigError, MappingProblem, load_mapping, load_settings
+from lb_pipelines.integrations.registry import integration, load_integration
 from lb_pipelines.integrations.edw.settings import EdwSettings
 from lb_pipelines.integrations.epic_on_call_finder.settings import (
     EpicOnCallFinderMappingRow,
     EpicOnCallFinderSettings,
 )
 from lb_pipelines.integrations.kronos_wfd.settings import KronosWfdMappingRow, KronosWfdSettings
-from lb_pipelines.lightning_bolt.directory_source import DirectorySource
+from lb_pipelines.lightning_bolt.source.directory import DirectorySource
 from lb_pipelines.settings import DATA_DIR
 from lb_pipelines.warehouse.raw_load import load_entity
 
@@ -400,7 +394,7 @@ def test_write_config_to_warehouse_typed_tables_and_unknown_assignments(lb_env):
     config = load_integration(WFD)
     conn = duckdb.connect()
     raw_assignments(conn, [2003, 2005])
-    problems = write_config_to_warehouse(conn, WFD, config)
+    problems = integration(WFD).write_config(conn, config)
     file = lb_env / "config" / WFD / "mapping.csv"
     assert problems == [
         MappingProblem(file, 4, "segment_type", BAD_SEGMENT, 2005),
@@ -421,8 +415,8 @@ def test_write_config_to_warehouse_typed_tables_and_unknown_assignments(lb_env):
     rows = query(conn, "SELECT integration, enabled, settings, settings_file, loaded_at "
                        "FROM config.integration_settings")
     assert len(rows) == 1
-    integration, enabled, settings_json, settings_file, loaded_at = rows[0]
-    assert (integration, enabled) == (WFD, True)
+    slug, enabled, settings_json, settings_file, loaded_at = rows[0]
+    assert (slug, enabled) == (WFD, True)
     assert settings_file == str(lb_env / "config" / WFD / "settings.yaml")
     assert json.loads(settings_json)["pay_period"] == {"anchor": "2026-01-04", "length_days": 14}
     assert loaded_at == dt.datetime(2026, 11, 2, 18, 0, tzinfo=dt.timezone.utc)  # the pinned clock
@@ -432,7 +426,7 @@ def test_without_raw_assignments_every_good_row_is_kept(lb_env):
     write(lb_env, OCF, "settings.yaml", "enabled: true\n")
     write(lb_env, OCF, "mapping.csv", OCF_HEADER + "999,OCF-X,,,,,\n")
     conn = duckdb.connect()
-    assert write_config_to_warehouse(conn, OCF, load_integration(OCF)) == []
+    assert integration(OCF).write_config(conn, load_integration(OCF)) == []
     mapped = query(conn, "SELECT assignment_id, call_order FROM config.epic_on_call_finder__mapping")
     assert mapped == [(999, 1)]
 
@@ -441,24 +435,24 @@ def test_off_or_disabled_integration_leaves_an_empty_mapping_table(lb_env):
     write(lb_env, OCF, "settings.yaml", "enabled: true\n")
     write(lb_env, OCF, "mapping.csv", OCF_HEADER + "2002,OCF-ANES-01,,,,,\n")
     conn = duckdb.connect()
-    write_config_to_warehouse(conn, OCF, load_integration(OCF))
+    integration(OCF).write_config(conn, load_integration(OCF))
     count = "SELECT count(*) FROM config.epic_on_call_finder__mapping"
     assert conn.execute(count).fetchall() == [(1,)]
 
     write(lb_env, OCF, "settings.yaml", "enabled: false\n")
-    assert write_config_to_warehouse(conn, OCF, load_integration(OCF)) == []
+    assert integration(OCF).write_config(conn, load_integration(OCF)) == []
     assert conn.execute(count).fetchall() == [(0,)]
     assert query(conn, "SELECT integration, enabled FROM config.integration_settings") == [(OCF, False)]
 
-    assert write_config_to_warehouse(conn, OCF, None) == []
+    assert integration(OCF).write_config(conn, None) == []
     assert conn.execute(count).fetchall() == [(0,)]
     assert conn.execute("SELECT count(*) FROM config.integration_settings").fetchall() == [(0,)]
 
 
 def test_off_integrations_still_get_their_tables(lb_env):
     conn = duckdb.connect()
-    for integration in (OCF, WFD, EDW):
-        write_config_to_warehouse(conn, integration, None)
+    for slug in (OCF, WFD, EDW):
+        integration(slug).write_config(conn, None)
     tables = query(conn, "SELECT table_name FROM information_schema.tables "
                          "WHERE table_schema = 'config' ORDER BY 1")
     assert tables == [("epic_on_call_finder__mapping",), ("integration_settings",), ("kronos_wfd__mapping",)]
@@ -468,11 +462,11 @@ def test_bundled_sample_configuration_loads_with_no_problems(lb_env):
     conn = duckdb.connect()
     load_entity(conn, DirectorySource(DATA_DIR / "sample"), "assignments")
     sizes = {}
-    for integration in (OCF, WFD, EDW):
-        config = load_integration(integration, config_dir=DATA_DIR / "config")
+    for slug in (OCF, WFD, EDW):
+        config = load_integration(slug, config_dir=DATA_DIR / "config")
         assert config is not None and config.enabled
-        assert write_config_to_warehouse(conn, integration, config) == []
-        sizes[integration] = len(config.mapping.rows) if config.mapping else None
+        assert integration(slug).write_config(conn, config) == []
+        sizes[slug] = len(config.mapping.rows) if config.mapping else None
     assert sizes == {OCF: 24, WFD: 22, EDW: None}
     # at least two assignments feed several Epic teams
     assert query(conn, """

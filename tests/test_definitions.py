@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from lb_pipelines import settings
-from lb_pipelines.lightning_bolt.contract import ENTITIES
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES
 
 BIN = Path(sys.executable).parent
 

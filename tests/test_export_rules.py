@@ -14,7 +14,7 @@ import pytest
 
 from lb_pipelines.automation.pay_periods import PayPeriod
 from lb_pipelines.integrations import exporting
-from lb_pipelines.integrations.config import WindowSettings
+from lb_pipelines.integrations.settings_base import WindowSettings
 from lb_pipelines.integrations.epic_on_call_finder import export as epic
 from lb_pipelines.integrations.epic_on_call_finder.settings import EpicOnCallFinderSettings
 from lb_pipelines.integrations.kronos_wfd import export as wfd

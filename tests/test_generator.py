@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lb_pipelines.lightning_bolt.contract import ENTITIES
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES
 from lb_pipelines.lightning_bolt.generator import generate, main
-from lb_pipelines.lightning_bolt.records import check_record
+from lb_pipelines.lightning_bolt.source.records import check_record
 
 PROVIDERS = 80
 DAYS = 75

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 import requests
 
+from lb_pipelines.automation.pay_period_partitions import PAY_PERIODS
 from lb_pipelines.lightning_bolt.simulator import Simulator
 from pipeline_helpers import metadata_of, run_pipeline, step_failures, write_config
 from tiny_system import fresh, slot, write_system
@@ -80,7 +81,7 @@ class Day:
         self.env.setenv("LB_NOW", now)
         refreshed = run_pipeline(self.instance)
         assert refreshed.success, step_failures(refreshed)
-        self.instance.add_dynamic_partitions("kronos_wfd_pay_periods", [period])
+        self.instance.add_dynamic_partitions(PAY_PERIODS.name, [period])
         return run_pipeline(self.instance, partition_key=period, job="pay_period_exports")
 
     def files(self):

@@ -7,8 +7,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import settings
-from lb_pipelines.lightning_bolt.contract import ENTITIES
-from lb_pipelines.lightning_bolt.resource import LightningBoltResource
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES
+from lb_pipelines.lightning_bolt.source.resource import LightningBoltResource
 from lb_pipelines.warehouse.raw_assets import raw_assets
 from tiny_system import fresh, write_system
 

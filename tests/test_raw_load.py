@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lb_pipelines.lightning_bolt.contract import ENTITIES, Window
-from lb_pipelines.lightning_bolt.directory_source import DirectorySource
-from lb_pipelines.lightning_bolt.records import SourceRecordError
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES, Window
+from lb_pipelines.lightning_bolt.source.directory import DirectorySource
+from lb_pipelines.lightning_bolt.source.records import SourceRecordError
 from lb_pipelines.warehouse.raw_load import load_entity
 from tiny_system import fresh, write_system
 

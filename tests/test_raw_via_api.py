@@ -7,8 +7,8 @@ import duckdb
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from lb_pipelines.lightning_bolt.contract import ENTITIES
-from lb_pipelines.lightning_bolt.resource import LightningBoltResource
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES
+from lb_pipelines.lightning_bolt.source.resource import LightningBoltResource
 from lb_pipelines.lightning_bolt.simulator import Simulator
 from lb_pipelines.warehouse.raw_assets import raw_assets
 

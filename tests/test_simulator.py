@@ -20,7 +20,7 @@ import orjson
 import pytest
 import requests
 
-from lb_pipelines.lightning_bolt.contract import ENTITIES, Window
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES, Window
 from lb_pipelines.lightning_bolt.simulator import Simulator, SourceLoadError
 
 NOW = "2026-03-05T09:30:00-06:00"

@@ -12,9 +12,9 @@ import duckdb
 
 from lb_pipelines import settings
 from lb_pipelines.delivery.ledger import ensure_delivery_tables
-from lb_pipelines.integrations.config import integrations, write_config_to_warehouse
-from lb_pipelines.lightning_bolt.contract import ENTITIES
-from lb_pipelines.lightning_bolt.directory_source import DirectorySource
+from lb_pipelines.integrations.registry import integrations
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES
+from lb_pipelines.lightning_bolt.source.directory import DirectorySource
 from lb_pipelines.warehouse.raw_load import load_entity
 from tiny_system import write_system
 
@@ -27,8 +27,8 @@ def load_system(folder: Path, system: dict[str, list[dict[str, Any]]], warehouse
     with duckdb.connect(str(warehouse)) as conn:
         for entity in ENTITIES:
             load_entity(conn, source, entity)
-        for integration in integrations():  # every integration off: empty config tables for dbt
-            write_config_to_warehouse(conn, integration, None)
+        for declared in integrations().values():  # every integration off: empty config tables for dbt
+            declared.write_config(conn, None)
         ensure_delivery_tables(conn)  # as the dbt asset does: the ledger views read them
     return warehouse
 

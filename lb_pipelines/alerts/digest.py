@@ -75,20 +75,6 @@ def short_id(run_id: str) -> str:
     return run_id[:8]
 
 
-def integration_of(asset_key: Sequence[str], slugs: Iterable[str]) -> str | None:
-    """The integration an asset belongs to: `<slug>/...`, `config/<slug>`, `exports/export_<slug>`."""
-    slugs = set(slugs)
-    if not asset_key:
-        return None
-    if asset_key[0] in slugs:
-        return asset_key[0]
-    if len(asset_key) > 1 and asset_key[0] == "config" and asset_key[1] in slugs:
-        return asset_key[1]
-    if len(asset_key) > 1 and asset_key[0] == "exports" and asset_key[1].removeprefix("export_") in slugs:
-        return asset_key[1].removeprefix("export_")
-    return None
-
-
 def first_lines(text: str, lines: int = MAX_ERROR_LINES, width: int = MAX_LINE) -> list[str]:
     """The start of an error message: blank lines dropped, long lines cut, the rest counted."""
     kept = [line.rstrip() for line in text.strip().splitlines() if line.strip()]

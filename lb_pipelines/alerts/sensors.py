@@ -35,7 +35,8 @@ from lb_pipelines.alerts import digest, mail
 from lb_pipelines.alerts.digest import FailedCheck, ProblemRow, RunFacts, StepFailure
 from lb_pipelines.automation.switch import default_sensor_status
 from lb_pipelines.delivery.ledger import SCHEMA as DELIVERY_SCHEMA
-from lb_pipelines.integrations.config import ConfigError, integration_spec, integrations, load_settings
+from lb_pipelines.integrations.config_files import ConfigError, load_settings
+from lb_pipelines.integrations.registry import integration, integration_of
 from lb_pipelines.integrations.exporting import PROBLEMS_CHECK
 from lb_pipelines.warehouse.reading import read_when_free
 from lb_pipelines.operations.summary import step_message
@@ -82,8 +83,8 @@ def _check_detail(evaluation: Any) -> str:
 
 
 def _owner(asset: str) -> str | None:
-    """The integration an asset ("config/edw") belongs to, if any."""
-    return digest.integration_of(asset.split("/"), integrations())
+    """The integration an asset ("config/<slug>") belongs to, if any: from the declarations."""
+    return integration_of(asset.split("/"))
 
 
 def read_run(
@@ -164,7 +165,7 @@ def integration_recipients(
     even_if_disabled = set(even_if_disabled)
     for slug in slugs:
         try:
-            loaded = load_settings(slug, integration_spec(slug).settings_model)
+            loaded = load_settings(slug, integration(slug).settings_model)
         except ConfigError:
             unreadable.append(slug)
             continue

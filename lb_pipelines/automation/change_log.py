@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from lb_pipelines.lightning_bolt.contract import Window
+from lb_pipelines.lightning_bolt.source.contract import Window
 
 PERSON_FIELDS_SHOWN = frozenset({"first_name", "last_name", "pager", "cell_phone"})
 

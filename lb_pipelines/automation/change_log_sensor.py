@@ -1,7 +1,7 @@
-"""The change-log sensor: a schedule change reaches Epic On-Call Finder in well under a minute.
+"""The change-log sensor: a schedule change reaches the near-real-time integrations in well under a minute.
 
 Every 30 s it reads the change log after its cursor, keeps the changes that matter to a
-near-real-time integration (`change_log.matters`), and requests one run of that integration's
+near-real-time integration (one whose declaration's triggers include the change log) (`change_log.matters`), and requests one run of that integration's
 job, extracting only the changed dates. The run key names the changes handed over, so the same
 changes never run twice; the cursor then moves past every change it has looked at (the others
 did not matter). It is not the delivery checkpoint: the ledger is, and the integration's
@@ -17,21 +17,27 @@ import dagster as dg
 from lb_pipelines import clock
 from lb_pipelines.automation.change_log import Interest, Reference, changed_dates, matters
 from lb_pipelines.automation.switch import default_sensor_status
-from lb_pipelines.integrations.config import ConfigError, load_integration
-from lb_pipelines.lightning_bolt.contract import Window
-from lb_pipelines.lightning_bolt.resource import LightningBoltResource
+from lb_pipelines.integrations.config_files import ConfigError
+from lb_pipelines.integrations.registry import integrations
+from lb_pipelines.lightning_bolt.source.contract import Window
+from lb_pipelines.lightning_bolt.source.resource import LightningBoltResource
 from lb_pipelines.lightning_bolt.source import LightningBoltSource
 
-NEAR_REAL_TIME = ("epic_on_call_finder",)  # later: tigerconnect, outlook, secure_messaging
 MAX_CHANGES_PER_TICK = 5000  # keeps a tick far inside Dagster's 60 s sensor limit
 RAW_WINDOWED_BY_CHANGE = ("raw__slots", "raw__schedules")
 
 
+def near_real_time() -> list:
+    """The integrations a relevant change runs at once."""
+    return [i for i in integrations().values() if i.triggers.change_log]
+
+
 def interests() -> list[Interest]:
     found = []
-    for slug in NEAR_REAL_TIME:
+    for integration in near_real_time():
+        slug = integration.slug
         try:
-            config = load_integration(slug)
+            config = integration.load()
         except ConfigError:
             continue  # its config asset fails and alerts; nothing to send until it is fixed
         if config is None or not config.enabled or config.mapping is None:
@@ -63,7 +69,7 @@ def run_request(interest: Interest, relevant: list[dict[str, Any]], ref: Referen
     first, last = relevant[0]["id"], relevant[-1]["id"]
     return dg.RunRequest(
         run_key=f"{interest.integration}:changes:{first}-{last}",
-        job_name=f"{interest.integration}_export",
+        job_name=integrations()[interest.integration].job_name,
         run_config={"ops": {op: {"config": window} for op in RAW_WINDOWED_BY_CHANGE}},
         tags={"lb/trigger": "change_log", "lb/changes": f"{first}-{last}"},
     )

@@ -113,8 +113,9 @@ class StateSnapshot:
 class LedgerEntry:
     delivery_id: str
     status: str  # delivered | dry_run | failed
-    receipt: Optional[Receipt]
+    receipt: Optional[Receipt]  # the first file's
     error: Optional[str]
+    receipts: tuple[Optional[Receipt], ...] = ()  # every file's, in order
 
 
 def record_problems(
@@ -165,6 +166,15 @@ def _insert_check(
         )
 
 
+@dataclass(frozen=True)
+class OutgoingFile:
+    """A further file of the same delivery (the schedule backup sends an .xlsx beside its .csv)."""
+
+    file_name: str
+    content: bytes
+    rows: int
+
+
 def deliver_and_record(
     connect: ConnectionFactory,
     target: Target,
@@ -177,45 +187,62 @@ def deliver_and_record(
     run_id: str,
     new_state: Optional[StateSnapshot] = None,
     problems: Sequence[Problem] = (),
+    also: Sequence[OutgoingFile] = (),
 ) -> LedgerEntry:
-    """Deliver one file and write its ledger row; advance the delivered state only on success.
+    """Deliver one file (and the `also` files of the same delivery) and write their ledger rows;
+    advance the delivered state only when every file arrived.
 
-    The warehouse is not held open while the file travels. A failed delivery is a `failed`
+    The warehouse is not held open while the files travel. A failed delivery is a `failed`
     ledger row and re-raises, so the run fails and the state stays where it was: the next run
-    sends the changes again. A dry run is recorded as `dry_run` and never advances the state.
-    The rows the file skipped (`problems`) are stored with the ledger row, whatever its status,
-    as the check of this integration and scope whose id is the delivery's.
+    sends the changes again. When one file of several fails, the files sent before it keep their
+    `delivered` rows (they did arrive), it is `failed`, and those after it are `failed` as not
+    sent. A dry run is recorded as `dry_run` and never advances the state. The rows the delivery
+    skipped (`problems`) are stored with it, whatever its status, as the check of this
+    integration and scope whose id is the delivery's.
     """
     delivery_id = str(uuid.uuid4())
-    receipt: Optional[Receipt] = None
+    files = [OutgoingFile(file_name, content, rows), *also]
+    outcomes: list[tuple[OutgoingFile, Optional[Receipt], Optional[str]]] = []
     error: Optional[str] = None
-    try:
-        receipt = target.deliver(integration, file_name, content)
-    except DeliveryError as exc:
-        error = str(exc)
-    status = "failed" if receipt is None else ("delivered" if receipt.delivered else "dry_run")
+    for outgoing in files:
+        if error is not None:
+            outcomes.append((outgoing, None, f"not sent: {files[len(outcomes) - 1].file_name} failed first"))
+            continue
+        try:
+            outcomes.append((outgoing, target.deliver(integration, outgoing.file_name, outgoing.content), None))
+        except DeliveryError as exc:
+            error = str(exc)
+            outcomes.append((outgoing, None, error))
+    receipt = outcomes[0][1]
+    status = "failed" if error is not None else ("delivered" if receipt.delivered else "dry_run")
     with connect() as conn:
         ensure_delivery_tables(conn)
         at = clock.now()
         conn.execute("BEGIN TRANSACTION")
-        _insert_check(conn, delivery_id, integration, scope, run_id, list(problems), at)
-        conn.execute(
-            f"INSERT INTO {SCHEMA}.ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                delivery_id, integration, scope, file_name, target.description,
-                receipt.location if receipt else None, rows, len(content),
-                receipt.sha256 if receipt else None, status, error, run_id, at,
-            ],
-        )
-        if status == "delivered" and new_state is not None:
-            conn.execute(
-                f"DELETE FROM {SCHEMA}.delivered_state WHERE integration = ? AND scope = ?", [integration, scope]
-            )
-            conn.execute(
-                f"INSERT INTO {SCHEMA}.delivered_state VALUES (?, ?, ?, ?, ?)",
-                [integration, scope, delivery_id, new_state.rows, new_state.parquet],
-            )
-        conn.execute("COMMIT")
+        try:
+            _insert_check(conn, delivery_id, integration, scope, run_id, list(problems), at)
+            for outgoing, got, why in outcomes:
+                row_status = "failed" if got is None else ("delivered" if got.delivered else "dry_run")
+                conn.execute(
+                    f"INSERT INTO {SCHEMA}.ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        delivery_id, integration, scope, outgoing.file_name, target.description,
+                        got.location if got else None, outgoing.rows, len(outgoing.content),
+                        got.sha256 if got else None, row_status, why, run_id, at,
+                    ],
+                )
+            if status == "delivered" and new_state is not None:
+                conn.execute(
+                    f"DELETE FROM {SCHEMA}.delivered_state WHERE integration = ? AND scope = ?", [integration, scope]
+                )
+                conn.execute(
+                    f"INSERT INTO {SCHEMA}.delivered_state VALUES (?, ?, ?, ?, ?)",
+                    [integration, scope, delivery_id, new_state.rows, new_state.parquet],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")  # no half-written delivery; the connection stays usable
+            raise
     if error is not None:
         raise DeliveryError(error)
-    return LedgerEntry(delivery_id, status, receipt, error)
+    return LedgerEntry(delivery_id, status, receipt, None, tuple(got for _, got, _ in outcomes))

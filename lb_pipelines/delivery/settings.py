@@ -8,26 +8,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from lb_pipelines.validation import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OutboxDelivery(_Strict):
+class OutboxDelivery(Strict):
     """Write to `$LB_OUTBOX_DIR/<integration>/` (the embedded default)."""
 
     type: Literal["outbox"] = "outbox"
 
 
-class DryRunDelivery(_Strict):
+class DryRunDelivery(Strict):
     """Record exactly what would be sent, without sending it (user-acceptance testing)."""
 
     type: Literal["dry_run"]
 
 
-class SftpDelivery(_Strict):
+class SftpDelivery(Strict):
     """Upload to an SFTP server; the host key must be in `known_hosts` (never auto-added)."""
 
     type: Literal["sftp"]
@@ -48,7 +46,7 @@ class SftpDelivery(_Strict):
         return self
 
 
-class HttpDelivery(_Strict):
+class HttpDelivery(Strict):
     """Push to a vendor API (integrations that push; the adapter owns the HTTP shape)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)

@@ -10,13 +10,10 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines.delivery.ledger import Problem, record_problems
-from lb_pipelines.integrations.config import (
-    ConfigError,
-    ensure_config_tables,
-    integrations,
-    load_integration,
-    write_config_to_warehouse,
-)
+from lb_pipelines.integrations.config_files import ConfigError
+from lb_pipelines.integrations.config_tables import ensure_config_tables, write_config_to_warehouse
+from lb_pipelines.integrations.declaration import Integration
+from lb_pipelines.integrations.registry import integrations
 from lb_pipelines.integrations.exporting import PROBLEMS_CHECK, preview, problems_check_spec
 from lb_pipelines.warehouse.raw_assets import raw_asset_key
 
@@ -24,16 +21,13 @@ from lb_pipelines.warehouse.raw_assets import raw_asset_key
 SETTINGS_CHECK = "settings_accepted"
 
 
-def config_asset_key(integration: str) -> dg.AssetKey:
-    return dg.AssetKey(["config", integration])
-
-
-def build_config_asset(integration: str) -> dg.AssetsDefinition:
-    key = config_asset_key(integration)
+def build_config_asset(declared: Integration) -> dg.AssetsDefinition:
+    integration, key, row_model = declared.slug, declared.config_key, declared.mapping_row_model
 
     @dg.asset(
         key=key,
         group_name=integration,
+        tags=declared.tags,
         deps=[raw_asset_key("assignments")],  # a mapping row must name a known assignment
         check_specs=[
             problems_check_spec(key),
@@ -51,14 +45,14 @@ def build_config_asset(integration: str) -> dg.AssetsDefinition:
         # and its export refuses to send. The last accepted configuration stays in `config`.
         refusal: ConfigError | None = None
         try:
-            config = load_integration(integration)
+            config = declared.load()
         except ConfigError as exc:
             config, refusal = None, exc
         with warehouse.get_connection() as conn:
             if refusal is None:
-                mapping_problems = write_config_to_warehouse(conn, integration, config)
+                mapping_problems = write_config_to_warehouse(conn, integration, row_model, config)
             else:
-                ensure_config_tables(conn, integration)
+                ensure_config_tables(conn, integration, row_model)
                 mapping_problems = []
             problems = [
                 Problem("bad_mapping_row", f"{p.file.name} line {p.line}", p.field, p.reason) for p in mapping_problems
@@ -108,4 +102,4 @@ def build_config_asset(integration: str) -> dg.AssetsDefinition:
 
 
 def config_assets() -> list[dg.AssetsDefinition]:
-    return [build_config_asset(slug) for slug in integrations()]
+    return [build_config_asset(declared) for declared in integrations().values()]

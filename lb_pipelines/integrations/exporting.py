@@ -19,7 +19,7 @@ import io
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Iterator, Optional, Sequence
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -27,6 +27,7 @@ from dagster_duckdb import DuckDBResource
 from lb_pipelines import settings as paths
 from lb_pipelines.delivery.ledger import (
     LedgerEntry,
+    OutgoingFile,
     Problem,
     StateSnapshot,
     deliver_and_record,
@@ -34,8 +35,11 @@ from lb_pipelines.delivery.ledger import (
 )
 from lb_pipelines.delivery.settings import DryRunDelivery, OutboxDelivery, SftpDelivery
 from lb_pipelines.delivery.targets import DeliveryError, DryRunTarget, OutboxTarget, Target
-from lb_pipelines.integrations.config import ConfigError, IntegrationConfig, load_integration
+from lb_pipelines.integrations.config_files import ConfigError, IntegrationConfig
 from lb_pipelines.warehouse.sql import copied_bytes, identifier
+
+if TYPE_CHECKING:
+    from lb_pipelines.integrations.declaration import Integration
 
 PREVIEW_ROWS = 10
 MASK = "•••"  # a personal cell that has a value, in a preview; an empty cell stays empty
@@ -149,6 +153,8 @@ class ExportFile:
     extra_metadata: dict[str, Any] = field(default_factory=dict)
     # (columns, rows) shown as the preview; by default the first rows of `content` read as CSV.
     preview_table: Optional[tuple[Sequence[str], Sequence[Sequence[Any]]]] = None
+    # Further files of the same delivery, sent after this one (the backup's workbook).
+    also: list[OutgoingFile] = field(default_factory=list)
 
 
 def send_export(connect: Any, target: Target, export: ExportFile, run_id: str) -> LedgerEntry:
@@ -169,6 +175,7 @@ def send_export(connect: Any, target: Target, export: ExportFile, run_id: str) -
         run_id=run_id,
         new_state=export.new_state,
         problems=export.problems,
+        also=export.also,
     )
 
 
@@ -199,6 +206,7 @@ def deliver_export(
         "coverage_gaps": export.coverage_gaps,
         "file": export.file_name,
         "delivered_to": dg.MetadataValue.path(receipt.location),
+        **({"also_delivered": ", ".join(r.location for r in entry.receipts[1:])} if export.also else {}),
         "target": target.description,
         "status": entry.status,
         "sha256": receipt.sha256,
@@ -224,14 +232,14 @@ def deliver_export(
     return dg.MaterializeResult(metadata=metadata, check_results=[check])
 
 
-def enabled_config(integration: str) -> Optional[IntegrationConfig]:
+def enabled_config(integration: "Integration") -> Optional[IntegrationConfig]:
     """The integration's configuration, or None when it is off. A refused configuration fails the
     export with the file, the key and the reason: nothing is sent on settings nobody accepted."""
     try:
-        config = load_integration(integration)
+        config = integration.load()
     except ConfigError as exc:
         raise dg.Failure(
-            description=f"{integration}: configuration refused, nothing sent until it is fixed:\n{exc}"
+            description=f"{integration.slug}: configuration refused, nothing sent until it is fixed:\n{exc}"
         ) from None
     return config if config is not None and config.enabled else None
 

@@ -18,7 +18,8 @@ import duckdb
 
 from lb_pipelines import clock
 from lb_pipelines import settings
-from lb_pipelines.integrations.config import ConfigError, integrations, load_settings
+from lb_pipelines.integrations.config_files import ConfigError, load_settings
+from lb_pipelines.integrations.registry import integrations
 from lb_pipelines.warehouse.bi_publish import PUBLISHED_NAME
 from lb_pipelines.warehouse.reading import read_when_free
 

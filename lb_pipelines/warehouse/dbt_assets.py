@@ -13,15 +13,19 @@ from lb_pipelines.delivery.ledger import ensure_delivery_tables
 from lb_pipelines.warehouse.dbt_project import dbt_executable, lightning_bolt_dbt
 
 
+INTEGRATIONS_PATH = "../lb_pipelines/integrations/"
+
+
 class WarehouseTranslator(DagsterDbtTranslator):
-    """Groups models so the UI reads source → staging → marts, and each export with its vendor."""
+    """Groups models so the UI reads source → staging → marts, and each export model with its
+    integration (its folder, lb_pipelines/integrations/<slug>/, is a dbt model path)."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props.get("resource_type") == "source":
             return None
         fqn = dbt_resource_props.get("fqn", [])
-        if len(fqn) > 2 and fqn[1] == "exports":
-            return dbt_resource_props["name"].removeprefix("export_")  # the integration's slug
+        if dbt_resource_props.get("original_file_path", "").startswith(INTEGRATIONS_PATH):
+            return fqn[1]  # the integration's slug
         return f"warehouse_{fqn[1]}" if len(fqn) > 2 else "warehouse"
 
 

@@ -2,16 +2,18 @@
 
 
 import datetime as dt
-from typing import Optional
+from typing import Iterable, Optional
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import clock, settings
-from lb_pipelines.lightning_bolt.contract import ENTITIES, Window
-from lb_pipelines.lightning_bolt.records import SourceRecordError
-from lb_pipelines.lightning_bolt.resource import LightningBoltResource
-from lb_pipelines.warehouse.raw_load import REFERENCES, load_entity
+from lb_pipelines.lightning_bolt.source import LightningBoltSource
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES, Window
+from lb_pipelines.lightning_bolt.source.records import SourceRecordError
+from lb_pipelines.lightning_bolt.source.resource import LightningBoltResource
+from lb_pipelines.warehouse.raw_load import REFERENCES, last_loaded_start, load_entity
 
 GROUP = "lightning_bolt_raw"
 
@@ -31,23 +33,34 @@ def raw_asset_key(entity: str) -> dg.AssetKey:
 
 
 class RawLoadConfig(dg.Config):
-    """The window of dates to read and replace; both empty means the default window around today."""
+    """The window of dates to read and replace; both empty means the default window (see `default_window`)."""
 
     start_date: Optional[str] = None
     end_date: Optional[str] = None
 
 
-def default_window() -> Window:
-    today = clock.today()
-    return Window(
-        today - dt.timedelta(days=settings.window_days_back()),
-        today + dt.timedelta(days=settings.window_days_forward()),
-    )
+def default_window(today: dt.date, reach: Iterable[dt.date] = ()) -> Window:
+    """Days back before today to days forward after it, or on to the latest date in `reach`.
+
+    `reach` holds the last day of every schedule the source lists (and the last date already
+    loaded): a schedule published eight months ahead must reach the warehouse whole, with its
+    slots, or every export that promises everything misses it. The back edge stays: history
+    before it is not re-read.
+    """
+    start = today - dt.timedelta(days=settings.window_days_back())
+    forward = today + dt.timedelta(days=settings.window_days_forward())
+    return Window(start, max([forward, *reach]))
 
 
-def resolve_window(config: RawLoadConfig) -> Window:
+def resolve_window(
+    config: RawLoadConfig, source: LightningBoltSource, conn: duckdb.DuckDBPyConnection, entity: str
+) -> Window:
+    """The run's own window, or else the default one, reaching as far as the schedules do."""
     if config.start_date is None and config.end_date is None:
-        return default_window()
+        # Every schedule (a few hundred rows): the contract has no "latest schedule" query.
+        reach = [dt.date.fromisoformat(s["end_date"]) for s in source.read("schedules")]
+        loaded = last_loaded_start(conn, entity)
+        return default_window(clock.today(), reach + ([loaded] if loaded else []))
     if config.start_date is None or config.end_date is None:
         raise dg.Failure("give both start_date and end_date for a window, or neither for the default")
     try:
@@ -91,10 +104,10 @@ def build_raw_asset(entity: str) -> dg.AssetsDefinition:
         lightning_bolt: LightningBoltResource,
         warehouse: DuckDBResource,
     ) -> dg.MaterializeResult:
-        window = resolve_window(config) if spec.read in ("date", "range") else None
         source = lightning_bolt.open()
         try:
             with warehouse.get_connection() as conn:
+                window = resolve_window(config, source, conn, entity) if spec.read in ("date", "range") else None
                 result = load_entity(conn, source, entity, window=window)
         except SourceRecordError as exc:
             raise dg.Failure(

@@ -18,7 +18,7 @@ import orjson
 import pyarrow as pa
 
 from lb_pipelines import clock
-from lb_pipelines.lightning_bolt.contract import DUCKDB_TYPES, ENTITIES, Entity, Window
+from lb_pipelines.lightning_bolt.source.contract import DUCKDB_TYPES, ENTITIES, Entity, Window
 from lb_pipelines.lightning_bolt.source import LightningBoltSource
 
 RAW_SCHEMA = "raw"
@@ -70,6 +70,17 @@ def window_is_loaded(conn: duckdb.DuckDBPyConnection, entity: str, window: Windo
 
 def table_name(entity: str) -> str:
     return f"{RAW_SCHEMA}.{entity}"
+
+
+def last_loaded_start(conn: duckdb.DuckDBPyConnection, entity: str) -> dt.date | None:
+    """The latest date on which a loaded row of a windowed `entity` starts (None: nothing loaded).
+
+    A window reaching this far re-reads every row loaded from its start on, so a far schedule
+    that the source has since deleted or shortened is deleted here too, not left behind.
+    """
+    ensure_raw_tables(conn)
+    first = ENTITIES[entity].window_fields[0]
+    return scalar(conn, f'SELECT max("{first}") FROM {table_name(entity)}')
 
 
 def ensure_raw_tables(conn: duckdb.DuckDBPyConnection) -> None:

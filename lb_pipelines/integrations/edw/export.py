@@ -31,7 +31,7 @@ from stream_zip import ZIP_64, stream_zip
 from lb_pipelines.integrations.exporting import ExportFile, insertion_order_kept
 from lb_pipelines.warehouse.sql import identifier, string_literal
 
-INTEGRATION = "edw"
+SLUG = "edw"
 
 # The column layout, in one place: a customer adjusts a file by editing its query. The query reads
 # the typed raw tables; each file's Table Schema is read from the query's result columns.
@@ -192,7 +192,7 @@ def build_file(conn: duckdb.DuckDBPyConnection, day: dt.date) -> ExportFile:
     """The zip as the file to deliver, previewed as its files and their row counts (no rows)."""
     package = build_edw_zip(conn, day)
     return ExportFile(
-        integration=INTEGRATION,
+        integration=SLUG,
         scope="full",
         file_name=package.file_name,
         content=package.content,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lb_pipelines.integrations.config import CommonSettings
+from lb_pipelines.integrations.settings_base import CommonSettings
 
 
 class EdwSettings(CommonSettings):

@@ -14,7 +14,7 @@ import duckdb
 from lb_pipelines.integrations.exporting import ExportFile, csv_file, problems_from, text_cells
 from lb_pipelines.warehouse.sql import identifier
 
-INTEGRATION = "epic_on_call_finder"
+SLUG = "epic_on_call_finder"
 COLUMNS = (
     "TEAM_ID", "TEAM_NAME", "ROLE", "CALL_ORDER", "START", "END",
     "PROVIDER_ID", "PROVIDER_NAME", "CONTACT", "NOTES", "TEAM_COMMENT",
@@ -78,7 +78,7 @@ def build_file(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime) -> E
     problems = problems_from(conn, PROBLEMS_SQL.format(window=rows), params | {"id_field": id_field})
     gaps = conn.execute(f"SELECT count(*) FROM ({rows}) WHERE file_outcome = 'coverage_gap'", params).fetchall()[0][0]
     return ExportFile(
-        integration=INTEGRATION,
+        integration=SLUG,
         scope="full",
         file_name=file_name(now),
         content=content,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from lb_pipelines.integrations.config import (
+from lb_pipelines.integrations.settings_base import (
     CommonSettings,
     MappingRow,
     NonEmptyStr,

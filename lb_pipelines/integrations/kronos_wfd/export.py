@@ -25,7 +25,7 @@ from lb_pipelines.delivery.deltas import (
 from lb_pipelines.integrations.exporting import ExportFile, csv_file, problems_from, text_cells
 from lb_pipelines.warehouse.sql import identifier
 
-INTEGRATION = "kronos_wfd"
+SLUG = "kronos_wfd"
 VALUE_COLUMNS = (
     "SLOT_ID", "PERSON_NUMBER", "SHIFT_DATE", "START", "END", "SEGMENT_TYPE", "WORK_RULE_TRANSFER",
     "PAY_CODE_EDIT", "OPEN_SHIFT", "BUSINESS_STRUCTURE", "COST_CENTER_TRANSFER", "LABOR_CATEGORIES", "COMMENT",
@@ -84,7 +84,7 @@ def build_period_file(conn: duckdb.DuckDBPyConnection, settings, period: PayPeri
     period_rows = PERIOD_ROWS_SQL.format(id=id_field, cells=text_cells(plain))
     shifts = SHIFTS_SQL.format(period=period_rows)
     params = {"start": period.start, "end": period.end, "delimiter": settings.labor_category_delimiter}
-    full_file = not load_delivered(conn, INTEGRATION, period.key, like=shifts, into=DELIVERED_TABLE, params=params)
+    full_file = not load_delivered(conn, SLUG, period.key, like=shifts, into=DELIVERED_TABLE, params=params)
     delta = (shifts, DELIVERED_TABLE, KEY, VALUE_COLUMNS)
     content, rows = csv_file(conn, delta_select(*delta), params)
     # A full file is all ADD; otherwise the split comes from the same rule, without its rows.
@@ -98,7 +98,7 @@ def build_period_file(conn: duckdb.DuckDBPyConnection, settings, period: PayPeri
     new_state = snapshot(conn, shifts, params)
     conn.execute(f"DROP TABLE {DELIVERED_TABLE}")
     return ExportFile(
-        integration=INTEGRATION,
+        integration=SLUG,
         scope=period.key,
         file_name=file_name(period, now),
         content=content,

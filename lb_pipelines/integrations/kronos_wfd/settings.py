@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from lb_pipelines.integrations.config import (
+from lb_pipelines.integrations.settings_base import (
     CommonSettings,
     MappingRow,
     NonEmptyStr,

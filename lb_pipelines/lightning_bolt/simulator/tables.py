@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import orjson
 
-from lb_pipelines.lightning_bolt.contract import Entity
+from lb_pipelines.lightning_bolt.source.contract import Entity
 
 NO_SCHEDULE = -(2**63)  # a slot whose schedule_id is not an integer belongs to no schedule
 

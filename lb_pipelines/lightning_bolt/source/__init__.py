@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Protocol
 
-from lb_pipelines.lightning_bolt.contract import Window
+from lb_pipelines.lightning_bolt.source.contract import Window
 
 
 class LightningBoltSource(Protocol):

@@ -12,7 +12,7 @@ with shifts as (
 ),
 
 mapping as (
-    select * from {{ source('config', 'kronos_wfd__mapping') }}
+    select * from {{ source('kronos_wfd', 'mapping') }}
 )
 
 select

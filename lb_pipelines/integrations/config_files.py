@@ -1,56 +1,34 @@
-"""Integration configuration: `$LB_CONFIG_DIR/<integration>/settings.yaml` and `mapping.csv`.
+"""Reading an integration's files: `$LB_CONFIG_DIR/<slug>/settings.yaml` and `mapping.csv`.
 
 A folder that is absent means the integration is off. Everything present is validated at load
-by pydantic models (the common keys here, each vendor's own beside its export), and every
-mistake is reported as `<file>: <key or CSV line>: <reason>` so an analyst can fix the file
-without reading code. A bad mapping row is data, not a crash: it is skipped and reported as a
-`MappingProblem` while the other rows load.
+by the integration's pydantic models, and every mistake is reported as
+`<file>: <key or CSV line>: <reason>` so an analyst can fix the file without reading code. A
+bad mapping row is data, not a crash: it is skipped and reported as a `MappingProblem` while
+the other rows load.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import functools
 import io
 import json
-import re
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+from typing import Any, Generic, TypeVar
 
-import duckdb
 import yaml
-from dagster._utils.schedules import is_valid_cron_string
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import ValidationError
 
-from lb_pipelines import clock
 from lb_pipelines import settings as lb_settings
-from lb_pipelines.delivery.settings import Delivery, OutboxDelivery
+from lb_pipelines.integrations.settings_base import CommonSettings, MappingRow
 
 SETTINGS_FILE = "settings.yaml"
 MAPPING_FILE = "mapping.csv"
-CONFIG_SCHEMA = "config"
-SETTINGS_TABLE = f"{CONFIG_SCHEMA}.integration_settings"
 FILE_KEY = "(file)"  # the "key" of a mistake that concerns the whole file
 ROW_KEY = "(row)"
 
-NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-
-
-# ---------------------------------------------------------------------------------------------
-# Errors and problems
+S = TypeVar("S", bound=CommonSettings)
+R = TypeVar("R", bound=MappingRow)
 
 
 def display_path(path: Path) -> str:
@@ -85,11 +63,6 @@ class MappingProblem:
 
     def __str__(self) -> str:
         return f"{display_path(self.file)}: line {self.line}, {self.field}: {self.reason}"
-
-
-def invalid(kind: str, template: str, **values: Any) -> PydanticCustomError:
-    """A validation error in our own words; `{name}` in `template` shows `repr(values[name])`."""
-    return PydanticCustomError(f"lb_{kind}", template, {name: repr(value) for name, value in values.items()})
 
 
 def _reason(error: Any, missing: str) -> str:
@@ -133,98 +106,6 @@ def _key_path(error: Any, data: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # The common settings
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WindowSettings(_Strict):
-    """Which slots leave the system: today − days_back to today + days_forward, both included."""
-
-    days_back: int = Field(ge=0)
-    days_forward: int = Field(ge=0)
-
-
-class AlertSettings(_Strict):
-    """Who hears about problems and failures: one e-mail per integration run."""
-
-    to: list[str] = Field(default_factory=list)
-
-    @field_validator("to")
-    @classmethod
-    def _plausible_addresses(cls, addresses: list[str]) -> list[str]:
-        for address in addresses:
-            if not _EMAIL.match(address):
-                raise invalid("email", "{address} is not a plausible e-mail address", address=address)
-        return addresses
-
-
-class PayPeriodSettings(_Strict):
-    """Fixed-length pay periods counted from an anchor date (the first day of any period)."""
-
-    anchor: dt.date
-    length_days: int = Field(14, ge=1, le=31)
-
-
-PersonnelIdField = Literal["unique_id", "custom1", "custom2", "custom3", "custom4", "emp_id"]
-
-
-class CommonSettings(_Strict):
-    """The keys every integration's settings.yaml shares; each integration subclasses it with its defaults."""
-
-    enabled: bool = True
-    cadence: str  # cron, exactly as a Dagster schedule accepts it
-    window: WindowSettings = WindowSettings(days_back=0, days_forward=30)
-    personnel_id_field: PersonnelIdField = "unique_id"
-    delivery: Delivery = OutboxDelivery()
-    alerts: AlertSettings = AlertSettings()
-
-    @field_validator("cadence")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        if not is_valid_cron_string(value):
-            raise invalid("cron", "{value} is not a valid cron expression", value=value)
-        return value
-
-    @field_validator("window", mode="before")
-    @classmethod
-    def _window_over_defaults(cls, value: Any) -> Any:
-        """`window: {days_back: 2}` keeps the integration's own days_forward."""
-        default = cls.model_fields["window"].default
-        if isinstance(value, dict) and isinstance(default, WindowSettings):
-            return default.model_dump() | value
-        return value
-
-
-class MappingRow(BaseModel):
-    """One row of an integration's mapping.csv; each integration subclasses it with its columns."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-    ONE_ROW_PER_ASSIGNMENT: ClassVar[bool] = False  # True where the vendor allows no one-to-many
-    # Kinds of error (pydantic error types) that refuse the whole file instead of skipping the row.
-    REFUSED_AT_LOAD: ClassVar[frozenset[str]] = frozenset()
-
-    assignment_id: int = Field(gt=0)
-    _mapping_line: int | None = PrivateAttr(None)
-
-    @property
-    def mapping_line(self) -> int | None:
-        """The physical line of mapping.csv this row came from."""
-        return self._mapping_line
-
-    @classmethod
-    def columns(cls) -> list[str]:
-        return list(cls.model_fields)
-
-    @classmethod
-    def required_columns(cls) -> list[str]:
-        return [name for name, info in cls.model_fields.items() if info.is_required()]
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading the files
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -290,7 +171,7 @@ def _read_yaml(file: Path) -> dict[str, Any]:
     return data
 
 
-def load_settings(integration: str, model: type[CommonSettings], config_dir: Path | str | None = None) -> Any:
+def load_settings(integration: str, model: type[S], config_dir: Path | str | None = None) -> S | None:
     """`<config_dir>/<integration>/settings.yaml` as `model`, or None when the folder is absent (off)."""
     folder = _integration_dir(integration, config_dir)
     if not folder.exists():
@@ -305,8 +186,8 @@ def load_settings(integration: str, model: type[CommonSettings], config_dir: Pat
 
 
 @dataclass
-class MappingResult:
-    rows: list[Any]  # instances of the integration's MappingRow subclass, in file order
+class MappingResult(Generic[R]):
+    rows: list[R]  # in file order
     problems: list[MappingProblem] = field(default_factory=list)
     file: Path | None = None
 
@@ -342,10 +223,10 @@ def _duplicate(row: MappingRow, kept: dict[Any, int]) -> str | None:
 
 def load_mapping(
     integration: str,
-    row_model: type[MappingRow],
+    row_model: type[R],
     settings: CommonSettings,
     config_dir: Path | str | None = None,
-) -> MappingResult:
+) -> MappingResult[R]:
     """`<config_dir>/<integration>/mapping.csv`: good rows, and a problem for each bad one.
 
     A header with a missing required or unknown column refuses the file, and so does a row error
@@ -411,172 +292,34 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-# ---------------------------------------------------------------------------------------------
-# One integration: which models, and loading both files
-
-
 @dataclass(frozen=True)
-class IntegrationSpec:
-    slug: str
-    settings_model: type[CommonSettings]
-    mapping_row_model: type[MappingRow] | None = None  # None: the integration has no mapping.csv
-
-
-@functools.cache
-def integrations() -> dict[str, IntegrationSpec]:
-    """The registry, keyed by slug. Imported here, late, because each settings module imports this one."""
-    from lb_pipelines.integrations.edw.settings import EdwSettings
-    from lb_pipelines.integrations.epic_on_call_finder.settings import (
-        EpicOnCallFinderMappingRow,
-        EpicOnCallFinderSettings,
-    )
-    from lb_pipelines.integrations.kronos_wfd.settings import KronosWfdMappingRow, KronosWfdSettings
-
-    specs = [
-        IntegrationSpec("epic_on_call_finder", EpicOnCallFinderSettings, EpicOnCallFinderMappingRow),
-        IntegrationSpec("kronos_wfd", KronosWfdSettings, KronosWfdMappingRow),
-        IntegrationSpec("edw", EdwSettings),
-    ]
-    return {spec.slug: spec for spec in specs}
-
-
-def integration_spec(integration: str) -> IntegrationSpec:
-    try:
-        return integrations()[integration]
-    except KeyError:
-        raise ValueError(f"unknown integration {integration!r}; known: {', '.join(integrations())}") from None
-
-
-@dataclass(frozen=True)
-class IntegrationConfig:
+class IntegrationConfig(Generic[S, R]):
     integration: str
-    settings: Any  # the integration's CommonSettings subclass
+    settings: S
     settings_file: Path
-    mapping: MappingResult | None = None  # None when the integration has no mapping
+    mapping: MappingResult[R] | None = None  # None when the integration has no mapping
 
     @property
     def enabled(self) -> bool:
         return self.settings.enabled
 
 
-def load_integration(integration: str, config_dir: Path | str | None = None) -> IntegrationConfig | None:
+def read_config(
+    integration: str,
+    settings_model: type[S],
+    mapping_row_model: type[R] | None,
+    config_dir: Path | str | None = None,
+) -> IntegrationConfig[S, R] | None:
     """Settings and mapping of one integration, or None when its folder is absent (off)."""
-    spec = integration_spec(integration)
-    loaded = load_settings(integration, spec.settings_model, config_dir)
+    loaded = load_settings(integration, settings_model, config_dir)
     if loaded is None:
         return None
     mapping = None
-    if spec.mapping_row_model is not None:
-        mapping = load_mapping(integration, spec.mapping_row_model, loaded, config_dir)
+    if mapping_row_model is not None:
+        mapping = load_mapping(integration, mapping_row_model, loaded, config_dir)
     return IntegrationConfig(
         integration=integration,
         settings=loaded,
         settings_file=_integration_dir(integration, config_dir) / SETTINGS_FILE,
         mapping=mapping,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Into the warehouse, where dbt models join the mapping to the slots
-
-
-def _duckdb_type(annotation: Any) -> str:
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is Annotated:
-        return _duckdb_type(args[0])
-    if origin in (Union, types.UnionType):
-        return _duckdb_type(next(a for a in args if a is not type(None)))
-    if origin is Literal:
-        return "VARCHAR"
-    if origin is list:
-        return f"{_duckdb_type(args[0])}[]"
-    return {int: "BIGINT", str: "VARCHAR", bool: "BOOLEAN", float: "DOUBLE", dt.date: "DATE"}[annotation]
-
-
-def mapping_table(integration: str) -> str:
-    return f"{CONFIG_SCHEMA}.{integration}__mapping"
-
-
-def _known_assignments(conn: duckdb.DuckDBPyConnection) -> set[int] | None:
-    present = conn.execute(
-        "SELECT count(*) FROM information_schema.tables"
-        " WHERE table_schema = 'raw' AND table_name = 'assignments'"
-    ).fetchall()[0][0]
-    if not present:
-        return None
-    return {row[0] for row in conn.execute("SELECT id FROM raw.assignments").fetchall()}
-
-
-def _mapping_columns(row_model: type[MappingRow]) -> str:
-    columns = [f'"{name}" {_duckdb_type(info.annotation)}' for name, info in row_model.model_fields.items()]
-    return ", ".join([*columns, "mapping_line INTEGER"])
-
-
-def ensure_config_tables(conn: duckdb.DuckDBPyConnection, integration: str) -> None:
-    """The settings table and the integration's mapping table, created empty if absent, so dbt
-    models can always select from them; what they hold is left as it is."""
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {CONFIG_SCHEMA}")
-    conn.execute(
-        f"""CREATE TABLE IF NOT EXISTS {SETTINGS_TABLE} (
-            integration VARCHAR, enabled BOOLEAN, settings JSON,
-            settings_file VARCHAR, loaded_at TIMESTAMPTZ)"""
-    )
-    row_model = integration_spec(integration).mapping_row_model
-    if row_model is not None:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {mapping_table(integration)} ({_mapping_columns(row_model)})")
-
-
-def write_config_to_warehouse(
-    conn: duckdb.DuckDBPyConnection, integration: str, config: IntegrationConfig | None
-) -> list[MappingProblem]:
-    """Replace `config.integration_settings`'s row and `config.<integration>__mapping` for one integration.
-
-    Both tables exist even when the integration is off, so dbt models can always select from
-    them. An integration that is off (None) or disabled leaves an empty mapping table: only
-    mapped assignments leave the system. Returns the mapping's problems (bad rows, and rows
-    naming an assignment that `raw.assignments` does not hold) for the caller to record.
-    """
-    spec = integration_spec(integration)
-    row_model = spec.mapping_row_model
-    active = config is not None and config.enabled and config.mapping is not None
-    problems: list[MappingProblem] = list(config.mapping.problems) if active else []
-    rows: list[MappingRow] = list(config.mapping.rows) if active else []
-
-    known = _known_assignments(conn) if rows else None
-    if known is not None:
-        unknown = [r for r in rows if r.assignment_id not in known]
-        problems += [
-            MappingProblem(
-                config.mapping.file, r.mapping_line, "assignment_id",
-                f"assignment_id {r.assignment_id} is not in Lightning Bolt's assignments", r.assignment_id,
-            )
-            for r in unknown
-        ]
-        rows = [r for r in rows if r.assignment_id in known]
-
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        ensure_config_tables(conn, integration)
-        conn.execute(f"DELETE FROM {SETTINGS_TABLE} WHERE integration = ?", [integration])
-        if config is not None:
-            conn.execute(
-                f"INSERT INTO {SETTINGS_TABLE} VALUES (?, ?, ?, ?, ?)",
-                [
-                    integration, config.enabled, config.settings.model_dump_json(),
-                    str(config.settings_file), clock.now(),
-                ],
-            )
-        if row_model is not None:
-            fields = row_model.model_fields
-            table = mapping_table(integration)
-            conn.execute(f"CREATE OR REPLACE TABLE {table} ({_mapping_columns(row_model)})")
-            if rows:
-                conn.executemany(
-                    f"INSERT INTO {table} VALUES ({', '.join('?' * (len(fields) + 1))})",
-                    [[*r.model_dump().values(), r.mapping_line] for r in rows],
-                )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return problems

@@ -10,7 +10,7 @@ with shifts as (
 ),
 
 mapping as (
-    select * from {{ source('config', 'epic_on_call_finder__mapping') }}
+    select * from {{ source('epic_on_call_finder', 'mapping') }}
 )
 
 select

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, Iterator, NamedTuple
 from zoneinfo import ZoneInfo
 
-from lb_pipelines.lightning_bolt.generator_roster import (
+from lb_pipelines.lightning_bolt.generator.roster import (
     AREA_CODES,
     EMAIL_DOMAIN,
     PERSONNEL_TYPE,

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from lb_pipelines import clock
-from lb_pipelines.lightning_bolt.contract import (
+from lb_pipelines.lightning_bolt.source.contract import (
     CHANGE_LOG,
     ENTITIES,
     PATCHABLE_PERSONNEL_FIELDS,
@@ -32,8 +32,8 @@ from lb_pipelines.lightning_bolt.contract import (
     Entity,
 )
 # the contract's own checks, so that the simulator refuses exactly what a record may not hold
-from lb_pipelines.lightning_bolt.records import _is_date, _is_time
-from lb_pipelines.lightning_bolt.simulator_tables import RecordTable, SlotTable, SourceLoadError, is_int
+from lb_pipelines.lightning_bolt.source.records import _is_date, _is_time
+from lb_pipelines.lightning_bolt.simulator.tables import RecordTable, SlotTable, SourceLoadError, is_int
 
 __all__ = ["SimulatorError", "SimulatorStore", "SourceLoadError"]
 

@@ -30,8 +30,8 @@ import requests
 import tenacity
 import urllib3
 
-from lb_pipelines.lightning_bolt.contract import ENTITIES, PATCHABLE_PERSONNEL_FIELDS, PERSONNEL, Window
-from lb_pipelines.lightning_bolt.records import check_record
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES, PATCHABLE_PERSONNEL_FIELDS, PERSONNEL, Window
+from lb_pipelines.lightning_bolt.source.records import check_record
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Any, Callable
 
-from lb_pipelines.lightning_bolt.contract import Entity
+from lb_pipelines.lightning_bolt.source.contract import Entity
 
 
 class SourceRecordError(ValueError):

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qsl
 
-from lb_pipelines.lightning_bolt.simulator_http import Reply, Server, json_reply
-from lb_pipelines.lightning_bolt.simulator_store import SimulatorStore, SourceLoadError
+from lb_pipelines.lightning_bolt.simulator.http_api import Reply, Server, json_reply
+from lb_pipelines.lightning_bolt.simulator.store import SimulatorStore, SourceLoadError
 
 __all__ = ["FaultRule", "Simulator", "SourceLoadError", "main"]
 
@@ -332,7 +332,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sim.stop()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

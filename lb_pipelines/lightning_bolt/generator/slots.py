@@ -30,7 +30,7 @@ from pathlib import Path
 
 import orjson
 
-from lb_pipelines.lightning_bolt.generator_history import (
+from lb_pipelines.lightning_bolt.generator.history import (
     DAY,
     OFF_CONFERENCE,
     OFF_VACATION,
@@ -42,7 +42,7 @@ from lb_pipelines.lightning_bolt.generator_history import (
     local_epoch,
     months,
 )
-from lb_pipelines.lightning_bolt.generator_roster import Roster
+from lb_pipelines.lightning_bolt.generator.roster import Roster
 
 UNFILLED_RATE = 0.02
 OVERRIDE_RATE = 0.04  # slot times differ from the assignment's defaults

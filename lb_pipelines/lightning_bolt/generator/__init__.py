@@ -41,8 +41,8 @@ from typing import Any, Iterable
 import orjson
 
 from lb_pipelines import clock
-from lb_pipelines.lightning_bolt.contract import ENTITIES
-from lb_pipelines.lightning_bolt.generator_history import (
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES
+from lb_pipelines.lightning_bolt.generator.history import (
     ChangeLog,
     Span,
     assignment_records,
@@ -52,8 +52,8 @@ from lb_pipelines.lightning_bolt.generator_history import (
     request_records,
     schedule_record,
 )
-from lb_pipelines.lightning_bolt.generator_roster import Roster, build_assignments, build_roster
-from lb_pipelines.lightning_bolt.generator_slots import pick_conflicts, write_slots
+from lb_pipelines.lightning_bolt.generator.roster import Roster, build_assignments, build_roster
+from lb_pipelines.lightning_bolt.generator.slots import pick_conflicts, write_slots
 
 GENERATOR_VERSION = "1.0"
 MIN_PROVIDERS = 10
@@ -230,7 +230,3 @@ def main(argv: list[str] | None = None) -> None:
         f"lb-generate: wrote {args.out} ({manifest['start']}..{manifest['end']}, "
         f"as of {manifest['as_of']}): {counts} in {time.perf_counter() - began:.1f} s"
     )
-
-
-if __name__ == "__main__":
-    main()

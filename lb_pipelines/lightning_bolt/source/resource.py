@@ -12,7 +12,7 @@ from typing import Optional
 import dagster as dg
 
 from lb_pipelines import settings
-from lb_pipelines.lightning_bolt.directory_source import DirectorySource
+from lb_pipelines.lightning_bolt.source.directory import DirectorySource
 from lb_pipelines.lightning_bolt.source import LightningBoltSource
 
 
@@ -29,7 +29,7 @@ class LightningBoltResource(dg.ConfigurableResource):
         api_url = self.api_url or settings.api_url()
         if not api_url:
             return DirectorySource(self.source_dir or settings.source_dir())
-        from lb_pipelines.lightning_bolt.api_client import ApiClient
+        from lb_pipelines.lightning_bolt.source.api_client import ApiClient
 
         missing = [v for v in (self.client_id_env, self.client_secret_env) if not os.environ.get(v)]
         if missing:

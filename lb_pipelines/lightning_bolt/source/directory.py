@@ -7,8 +7,8 @@ from typing import Any, Iterator
 
 import orjson
 
-from lb_pipelines.lightning_bolt.contract import ENTITIES, Window
-from lb_pipelines.lightning_bolt.records import SourceRecordError, check_record
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES, Window
+from lb_pipelines.lightning_bolt.source.records import SourceRecordError, check_record
 
 
 class DirectorySource:

@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from lb_pipelines.lightning_bolt.contract import ENTITIES, SLOTS, Entity
-from lb_pipelines.lightning_bolt.simulator_store import SimulatorError
+from lb_pipelines.lightning_bolt.source.contract import ENTITIES, SLOTS, Entity
+from lb_pipelines.lightning_bolt.simulator.store import SimulatorError
 
 if TYPE_CHECKING:
     from lb_pipelines.lightning_bolt.simulator import Simulator
