@@ -1,23 +1,32 @@
-"""Exports benchmark: render and deliver each export, to the outbox and to a real local sshd,
-beside the floor: DuckDB writing the same rows with a plain COPY ... TO.
+"""Exports benchmark: render and deliver every file export the declarations list, to the outbox
+and to a real local sshd, beside the floor: DuckDB writing the same rows with a plain COPY ... TO.
 
     make bench-exports PROVIDERS=20000 DAYS=365
     .venv/bin/python bench/exports.py --providers 2000 --days 365 [--keep DIR]
 
-Builds the warehouse first (generate, load, config mapping every Call and Shift assignment,
-dbt build), then times each export on its own. Needs root for the sshd (as the tests do).
+Builds the warehouse first (generate, load, each integration's bundled sample configuration with
+its mapping spread over every Call and Shift assignment, dbt build), then times each export on
+its own. Needs root for the sshd (as the tests do).
+
+The floor of an export is a plain COPY of the very rows its file holds (in the file's order),
+from a table that already holds them: what writing that much CSV costs DuckDB, with no query,
+no rule and no delivery. For a zip, every CSV inside it; for a delivery of several files (the
+schedule backup's workbook beside its CSV), the CSV.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the same real-sshd starter the tests use
 os.environ.setdefault("LB_NOW", "2026-11-22T07:00:00-06:00")
 BIN = Path(sys.executable).parent
+SAMPLE_CONFIG = REPO / "data" / "config"
 
 
 def timed(fn):
@@ -34,24 +44,33 @@ def timed(fn):
 
 
 def write_bench_config(config_dir: Path, conn) -> None:
-    """Map every Call assignment for Epic and every Call and Shift assignment for Kronos WFD."""
-    calls = conn.execute("SELECT id, department_id FROM raw.assignments WHERE assignment_type = 'Call' ORDER BY id").fetchall()
-    work = conn.execute("SELECT id FROM raw.assignments WHERE assignment_type IN ('Call', 'Shift') ORDER BY id").fetchall()
-    (config_dir / "epic_on_call_finder").mkdir(parents=True)
-    (config_dir / "epic_on_call_finder" / "settings.yaml").write_text("personnel_id_field: custom1\n")
-    (config_dir / "epic_on_call_finder" / "mapping.csv").write_text(
-        "assignment_id,epic_team_id,team_name,role,note_prefix,team_comment,call_order\n"
-        + "".join(f"{a},OCF-{d},Dept {d},Attending,,,1\n" for a, d in calls)
-    )
-    (config_dir / "kronos_wfd").mkdir()
-    (config_dir / "kronos_wfd" / "settings.yaml").write_text(
-        "pay_period: {anchor: 2026-01-04, length_days: 14}\nvalid_comments: [Scheduled]\n"
-    )
-    (config_dir / "kronos_wfd" / "mapping.csv").write_text(
-        "assignment_id,segment_type,labor_categories,comment\n" + "".join(f"{a},REQUIRED,A;B,Scheduled\n" for (a,) in work)
-    )
-    (config_dir / "edw").mkdir()
-    (config_dir / "edw" / "settings.yaml").write_text("enabled: true\n")
+    """Each integration's bundled settings, and its mapping's first row repeated for every Call and
+    Shift assignment of the generated system (so every export carries a realistic volume)."""
+    from lb_pipelines.integrations.registry import integrations
+
+    work = [a for (a,) in conn.execute(
+        "SELECT id FROM raw.assignments WHERE assignment_type IN ('Call', 'Shift') ORDER BY id").fetchall()]
+    for slug, declared in integrations().items():
+        folder = config_dir / slug
+        folder.mkdir(parents=True)
+        shutil.copyfile(SAMPLE_CONFIG / slug / "settings.yaml", folder / "settings.yaml")
+        if declared.mapping_row_model is None:
+            continue
+        header, first = list(csv.reader((SAMPLE_CONFIG / slug / "mapping.csv").read_text().splitlines()))[:2]
+        at = header.index("assignment_id")
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([*first[:at], a, *first[at + 1:]] for a in work)
+        (folder / "mapping.csv").write_text(out.getvalue())
+
+
+def csv_members(export) -> list[bytes]:
+    """The CSV files an export's delivery carries (inside a zip too)."""
+    if export.file_name.endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(export.content)) as package:
+            return [package.read(name) for name in package.namelist() if name.endswith(".csv")]
+    return [export.content] if export.file_name.endswith(".csv") else []
 
 
 def main() -> None:
@@ -80,21 +99,15 @@ def run(args, work: Path) -> None:
     from sshd import running_sshd
 
     from lb_pipelines import clock
+    from lb_pipelines.automation.pay_period_partitions import current_pay_period
+    from lb_pipelines.delivery import deltas
     from lb_pipelines.delivery.ledger import ensure_delivery_tables
     from lb_pipelines.delivery.settings import SftpDelivery
     from lb_pipelines.delivery.sftp import SftpTarget
     from lb_pipelines.delivery.targets import OutboxTarget
-    from lb_pipelines.integrations.config import (
-        WindowSettings,
-        integrations,
-        load_integration,
-        write_config_to_warehouse,
-    )
-    from lb_pipelines.integrations.edw import export as edw
-    from lb_pipelines.integrations.epic_on_call_finder import export as epic
+    from lb_pipelines.integrations.declaration import FileExport, Occasion
     from lb_pipelines.integrations.exporting import send_export
-    from lb_pipelines.integrations.kronos_wfd import export as wfd
-    from lb_pipelines.integrations.kronos_wfd.assets import current_pay_period
+    from lb_pipelines.integrations.registry import integrations
     from lb_pipelines.lightning_bolt.source.contract import ENTITIES
     from lb_pipelines.lightning_bolt.source.directory import DirectorySource
     from lb_pipelines.warehouse.raw_load import load_entity
@@ -110,8 +123,9 @@ def run(args, work: Path) -> None:
             for entity in ENTITIES:
                 load_entity(conn, source, entity)
             write_bench_config(work / "config", conn)
-            for slug in integrations():
-                write_config_to_warehouse(conn, slug, load_integration(slug))
+            for declared in integrations().values():
+                declared.write_config(conn, declared.load())
+            ensure_delivery_tables(conn)
         seconds, _ = timed(lambda: subprocess.run(
             [str(BIN / "dbt"), "build", "--project-dir", str(REPO / "dbt_project"), "--profiles-dir",
              str(REPO / "dbt_project"), "--target-path", str(work / "dbt"), "--log-path", str(work / "dbt"), "--quiet"],
@@ -127,43 +141,31 @@ def run(args, work: Path) -> None:
         conn.execute("DROP SCHEMA IF EXISTS delivery CASCADE")
         ensure_delivery_tables(conn)
     now = clock.now()
-    epic_settings = load_integration("epic_on_call_finder").settings.model_copy(
-        update={"window": WindowSettings(days_back=1, days_forward=30)})
-    wfd_settings = load_integration("kronos_wfd").settings
-    period = current_pay_period(wfd_settings)
 
-    builds = {  # what each asset does before it delivers, from an open connection
-        "epic_on_call_finder": lambda conn: epic.build_file(conn, epic_settings, now),
-        "kronos_wfd": lambda conn: wfd.build_period_file(conn, wfd_settings, period, now),  # the period's first file: in full
-        "edw": lambda conn: edw.build_file(conn, clock.today()),
-    }
+    def build_of(declared: FileExport):
+        settings = declared.load().settings
+        period = current_pay_period(settings.pay_period) if declared.partitioned_by == "pay_period" else None
+        occasion = Occasion(now, period)
+        return lambda conn: declared.build(conn, settings, occasion)
 
-    # The floor: the same rows, in the same order, written by a plain COPY straight from the export model.
-    floors = {
-        "epic_on_call_finder": f"""SELECT {", ".join(f'"{c}"' if c != "PROVIDER_ID" else 'custom1' for c in epic.COLUMNS)}
-            FROM exports.export_epic_on_call_finder
-            WHERE slot_date BETWEEN CAST(timezone(time_zone, $now::TIMESTAMPTZ) AS DATE) - $days_back
-                                AND CAST(timezone(time_zone, $now::TIMESTAMPTZ) AS DATE) + $days_forward
-              AND outcome = 'deliver'
-            ORDER BY "TEAM_ID", start_at, "CALL_ORDER", "PROVIDER_NAME", slot_id, mapping_line""",
-        "kronos_wfd": f"""SELECT 'ADD', slot_id, emp_id, {", ".join(f'"{c}"' for c in wfd.VALUE_COLUMNS[2:-2])},
-            array_to_string(labor_categories, '|'), "COMMENT" FROM exports.export_kronos_wfd
-            WHERE slot_date BETWEEN $start AND $end AND outcome = 'deliver' ORDER BY slot_id""",
-    }
-    floor_params = {"epic_on_call_finder": {"now": now, "days_back": 1, "days_forward": 30},
-                    "kronos_wfd": {"start": period.start, "end": period.end}}
+    builds = {slug: build_of(d) for slug, d in integrations().items() if isinstance(d, FileExport)}
 
-    def floor(conn, name: str) -> None:
+    def floor(conn, export) -> None:
+        """A plain COPY of the file's rows from a table that holds them, in the file's order."""
         out = work / "floor"
         out.mkdir(exist_ok=True)
-        if name == "edw":
-            for f in edw.EDW_FILES:  # in key order, as the zip holds them
-                conn.execute(f"COPY ({f.query} ORDER BY {', '.join(f.key)}) TO '{out / f.name}' (HEADER)")
-        else:
-            conn.execute(f"COPY ({floors[name]}) TO '{out / name}.csv' (HEADER)", floor_params[name])
+        for n, member in enumerate(csv_members(export)):
+            conn.execute(f"COPY (SELECT * FROM floor_rows_{n} ORDER BY row_number) TO '{out / f'{n}.csv'}' (HEADER)")
 
-    # Where a render's time goes: the file itself (what the floor compares with) and, for a delta
-    # export, the snapshot of the delivered state. Timed by wrapping the functions the exports call.
+    def stage_floor(conn, export) -> None:
+        for n, member in enumerate(csv_members(export)):
+            path = work / f"floor_in_{n}.csv"
+            path.write_bytes(member)
+            conn.execute(f"""CREATE OR REPLACE TEMP TABLE floor_rows_{n} AS
+                SELECT row_number() OVER () AS row_number, * FROM read_csv('{path}', all_varchar = true, header = true)""")
+
+    # Where a render's time goes: writing the file(s) (what the floor compares with) and, for a
+    # delta export, the snapshot of the delivered state. Timed by wrapping what the exports call.
     parts: dict[str, float] = {}
 
     def stopwatch(module, attribute, part):
@@ -176,10 +178,12 @@ def run(args, work: Path) -> None:
 
         setattr(module, attribute, timed_call)
 
-    for module in (epic, wfd):
-        stopwatch(module, "csv_file", "file")
-    stopwatch(wfd, "snapshot", "state")
-    stopwatch(edw, "_write_csv", "file")
+    for name, module in list(sys.modules.items()):
+        if (name.startswith("lb_pipelines.integrations.") or module is deltas) and module is not None:
+            for attribute, part in (("csv_file", "file"), ("_write_csv", "file"), ("write_workbook", "file"),
+                                    ("snapshot", "state")):
+                if callable(getattr(module, attribute, None)):
+                    stopwatch(module, attribute, part)
 
     def best_of(repeats, fn):
         """The fastest of a few runs on one open connection (the first also warms DuckDB's cache),
@@ -200,15 +204,19 @@ def run(args, work: Path) -> None:
         outbox = OutboxTarget(Path(os.environ["LB_OUTBOX_DIR"]))
         for name, build in builds.items():
             render_s, export, split = best_of(args.repeats, build)
-            floor_s, _, _ = best_of(args.repeats, lambda conn, name=name: floor(conn, name))
+            with connect() as conn:
+                stage_floor(conn, export)
+                floor_s = min(timed(lambda: floor(conn, export))[0] for _ in range(args.repeats))
             outbox_s = min(timed(lambda e=export, n=n: send_export(connect, outbox, replace(e, scope=f"outbox-{n}"), "bench"))[0]
                            for n in range(args.repeats))
             sftp_s = min(timed(lambda e=export, n=n: send_export(connect, sftp, replace(e, scope=f"sftp-{n}"), "bench"))[0]
                          for n in range(args.repeats))
             file_s, state_s = split.get("file", 0.0), split.get("state", 0.0)
-            print(f"{name:<20} {export.rows:>10,} {len(export.content) / 2**20:>6.1f} {render_s:>9.2f} {file_s:>6.2f} "
+            size = len(export.content) + sum(len(f.content) for f in export.also)
+            print(f"{name:<20} {export.rows:>10,} {size / 2**20:>6.1f} {render_s:>9.2f} {file_s:>6.2f} "
                   f"{state_s:>7.2f} {outbox_s:>9.2f} {sftp_s:>7.2f} {floor_s:>8.2f} {file_s / floor_s:>10.1f}x "
                   f"{(render_s + outbox_s) / floor_s:>21.1f}x", flush=True)
+
 
 if __name__ == "__main__":
     main()

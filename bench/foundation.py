@@ -57,6 +57,20 @@ def load_all(warehouse: str) -> None:
     print(json.dumps(rows))
 
 
+def prepare_for_dbt(warehouse: Path) -> None:
+    """What the config and dbt assets set up before dbt runs: every declared integration's config
+    tables (each off, so its mapping table is empty) and the delivery tables the ledger models read."""
+    import duckdb
+
+    from lb_pipelines.delivery.ledger import ensure_delivery_tables
+    from lb_pipelines.integrations.registry import integrations
+
+    with duckdb.connect(str(warehouse)) as conn:
+        for declared in integrations().values():
+            declared.write_config(conn, None)
+        ensure_delivery_tables(conn)
+
+
 def peak_rss_of(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -111,6 +125,7 @@ def main() -> None:
         row("load/directory", seconds, loaded, rss, f"warehouse {warehouse.stat().st_size / 2**20:,.0f} MiB")
 
         if not args.skip_dbt:
+            prepare_for_dbt(warehouse)
             dbt_dir = Path(__file__).resolve().parents[1] / "dbt_project"
             target = work / "dbt_target"
             seconds, rss, _ = run_measured(

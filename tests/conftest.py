@@ -112,3 +112,36 @@ def lb_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def tiny_source(lb_env: Path) -> Path:
     return write_system(lb_env / "source")
+
+
+@pytest.fixture(scope="session")
+def sample_make_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`make run` on the bundled sample and its configuration, once per session, in its own
+    folder: {"root", "exit_code", "summary", "outbox", "warehouse", "dagster_home"}. Tests read
+    what it left; none may change it."""
+    import json
+
+    from lb_pipelines import settings
+
+    root = tmp_path_factory.mktemp("sample_make_run")
+    manifest = json.loads((REPO_DATA / "sample" / "manifest.json").read_text())
+    with pytest.MonkeyPatch.context() as env:
+        for var in ("LB_API_URL", "LB_CLIENT_ID", "LB_CLIENT_SECRET", "LB_WINDOW_DAYS_BACK",
+                    "LB_WINDOW_DAYS_FORWARD", "LB_SMTP_HOST", "LB_ALERTS_TO", "LB_AUTOMATION"):
+            env.delenv(var, raising=False)
+        _point_writable_paths_into(root, env.setenv)
+        env.setenv("LB_SOURCE_DIR", str(REPO_DATA / "sample"))
+        env.setenv("LB_CONFIG_DIR", str(REPO_DATA / "config"))
+        env.setenv("LB_NOW", manifest["as_of"])
+        from lb_pipelines import cli
+
+        exit_code = cli.run()
+        home = Path(settings.dagster_home())
+    return {
+        "root": root,
+        "exit_code": exit_code,
+        "summary": json.loads((home / "last_run.json").read_text()),
+        "outbox": root / WRITABLE_PATHS["LB_OUTBOX_DIR"],
+        "warehouse": root / WRITABLE_PATHS["LB_WAREHOUSE"],
+        "dagster_home": home,
+    }

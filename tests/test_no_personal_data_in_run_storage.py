@@ -2,16 +2,13 @@
 
 Run storage (event logs with asset and check metadata, log lines, step errors, compute logs)
 is kept for good and shown to anyone who reaches the UI. The bundled sample goes through the
-main job and the Kronos pay-period job as `make run` runs them, and then every file under
+main job and the pay-period job as `make run` runs them (the session's `sample_make_run`), and then every file under
 DAGSTER_HOME is searched, byte for byte, for the sample's names, phone numbers and e-mails.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from lb_pipelines import settings
 
@@ -42,27 +39,12 @@ def needles(value: str) -> set[bytes]:
     return {value.encode("utf-8"), json.dumps(value)[1:-1].encode("ascii")}
 
 
-@pytest.fixture
-def sample_run(lb_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    manifest = json.loads((SAMPLE / "manifest.json").read_text())
-    monkeypatch.setenv("LB_SOURCE_DIR", str(SAMPLE))
-    monkeypatch.setenv("LB_CONFIG_DIR", str(settings.REPO_ROOT / "data" / "config"))
-    monkeypatch.setenv("LB_NOW", manifest["as_of"])
-    monkeypatch.setenv("LB_BI_DIR", str(lb_env / "bi"))
-    for var in ("LB_SMTP_HOST", "LB_ALERTS_TO"):
-        monkeypatch.delenv(var, raising=False)
-    from lb_pipelines import cli
-
-    assert cli.run() == 0, "the sample run failed (see the output above)"
-    return Path(settings.dagster_home())
-
-
-def test_run_storage_holds_no_names_phones_or_emails(sample_run: Path, lb_env: Path):
-    home = sample_run
-    summary = json.loads((home / "last_run.json").read_text())
+def test_run_storage_holds_no_names_phones_or_emails(sample_make_run: dict):
+    assert sample_make_run["exit_code"] == 0, "the sample run failed"
+    home, summary = sample_make_run["dagster_home"], sample_make_run["summary"]
     assert summary["pay_period"] and len(summary["run_ids"]) == 2  # both jobs ran
     # The sample's people really went out (so the search below is not vacuous).
-    [epic_file] = (lb_env / "outbox" / "epic_on_call_finder").glob("*.csv")
+    [epic_file] = (sample_make_run["outbox"] / "epic_on_call_finder").glob("*.csv")
     values = personal_values()
     sent = epic_file.read_bytes()
     assert sum(value.encode() in sent for value in values) > 20

@@ -25,6 +25,9 @@ KIND_HINTS = {
     "(the integration's personnel_id_field)",
     "person_not_exportable": "check the person in Lightning Bolt (unknown or inactive): the reason names it",
     "bad_mapping_row": "correct or remove that line of the integration's mapping.csv{where}",
+    "unknown_person": "the slot names a person Lightning Bolt does not have: reassign the slot",
+    "inactive_person": "reassign the slot or reactivate the person",
+    "unknown_department_in_settings": "correct the departments list in the integration's settings.yaml",
 }
 
 
@@ -211,7 +214,9 @@ def problems_mail(
     )
     body = [
         f"{integration} skipped {_plural(total, 'row')} in run {facts.short_id} (job {facts.job_name}).",
-        "These rows were left out of what it sends; the other rows were not held back by them.",
+        "Rows that could not go out were left out of what it sends (an integration that still sends a "
+        "row with a problem, such as the schedule backup, says so on its page); the other rows were not "
+        "held back by them.",
         "Each stays out until its cause is fixed; the first run after the fix sends it.",
     ]
     if kinds:

@@ -8,19 +8,22 @@ delivered set is kept whole: as a Parquet snapshot in `delivery.delivered_state`
 the same transaction as the ledger row of the delivery that sent it.
 
 Everything runs in DuckDB, so a pay period of a few hundred thousand shifts never passes
-through Python row by row.
+through Python row by row. `render_delta` is the whole sequence a delta integration runs
+(Kronos WFD, New Innovations): load what was delivered, write the delta file, count it, and
+snapshot the new state.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import duckdb
 
 from lb_pipelines.delivery.ledger import SCHEMA, StateSnapshot, ensure_delivery_tables
-from lb_pipelines.warehouse.sql import copied_bytes, identifier, string_literal
+from lb_pipelines.warehouse.sql import copied_bytes, csv_file, identifier, string_literal
 
 ADD, UPDATE, DELETE = "ADD", "UPDATE", "DELETE"
 
@@ -93,3 +96,56 @@ def snapshot(conn: duckdb.DuckDBPyConnection, relation: str, params: Any = None)
     """The rows of `relation` as a Parquet snapshot, to keep once the file that sent them is delivered."""
     parquet, rows = copied_bytes(conn, f"SELECT * FROM {relation}", "FORMAT parquet, COMPRESSION zstd", params)
     return StateSnapshot(rows=rows, parquet=parquet)
+
+
+@dataclass(frozen=True)
+class DeltaFile:
+    """A delta file against the last delivery of its scope, and the state to keep once it is delivered."""
+
+    content: bytes  # RFC 4180 CSV: ACTION, then the value columns
+    rows: int
+    full_file: bool  # nothing was delivered for this scope before: every row is an ADD
+    counts: dict[str, int]  # rows per action, ADD, UPDATE and DELETE (0 when none)
+    new_state: StateSnapshot  # the whole current set, as the next delta will compare with it
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What the asset shows of it: whether it is full, and its rows per action."""
+        return {"full_file": self.full_file, **self.counts}
+
+
+def render_delta(
+    conn: duckdb.DuckDBPyConnection,
+    integration: str,
+    scope: str,
+    current: str,
+    key: Sequence[str],
+    columns: Sequence[str],
+    params: Any = None,
+    *,
+    delivered_filter: Optional[str] = None,
+) -> DeltaFile:
+    """The delta file of `integration` and `scope`: the relation `current` (what is true now, with
+    its query parameters `params`; `columns` and any further columns the filter needs) against
+    the set last delivered successfully for the same scope. Reads only; the caller delivers.
+
+    `delivered_filter` is a condition on the delivered rows (it may use `current`'s parameters):
+    the rows it leaves out are not compared, so they send no DELETE, and since the new state is
+    `current` they are forgotten. A window's back edge uses it, so a row that only aged out of
+    the window is not deleted at the vendor.
+    """
+    delivered = f"{integration}_delivered_rows"
+    full_file = not load_delivered(conn, integration, scope, like=current, into=delivered, params=params)
+    try:
+        compared = delivered if delivered_filter is None else f"(SELECT * FROM {delivered} WHERE {delivered_filter})"
+        delta = (current, compared, key, columns)
+        content, rows = csv_file(conn, delta_select(*delta), params)
+        counts = dict.fromkeys((ADD, UPDATE, DELETE), 0)
+        if full_file:
+            counts[ADD] = rows  # all ADD: no need to run the rule again for the split
+        else:
+            counts.update(conn.execute(delta_counts_select(*delta), params).fetchall())
+        new_state = snapshot(conn, current, params)
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {delivered}")
+    return DeltaFile(content=content, rows=rows, full_file=full_file, counts=counts, new_state=new_state)

@@ -70,7 +70,8 @@ def build_config_asset(declared: Integration) -> dg.AssetsDefinition:
             "settings_file": str(config.settings_file) if config else (
                 "refused" if refusal else "absent: the integration is off"
             ),
-            "mapping_rows": len(mapping.rows) - sum(p.field == "assignment_id" for p in mapping_problems)
+            # rows kept at load, less those naming an assignment Lightning Bolt lacks (found on writing)
+            "mapping_rows": len(mapping.rows) - (len(mapping_problems) - len(mapping.problems))
             if mapping
             else 0,
             "problems": len(problems),

@@ -13,13 +13,12 @@ files sent, nowhere else.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Collection, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Optional, Sequence
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -36,10 +35,19 @@ from lb_pipelines.delivery.ledger import (
 from lb_pipelines.delivery.settings import DryRunDelivery, OutboxDelivery, SftpDelivery
 from lb_pipelines.delivery.targets import DeliveryError, DryRunTarget, OutboxTarget, Target
 from lb_pipelines.integrations.config_files import ConfigError, IntegrationConfig
-from lb_pipelines.warehouse.sql import copied_bytes, identifier
+from lb_pipelines.warehouse.sql import csv_file, identifier, insertion_order_kept, string_literal  # noqa: F401
 
 if TYPE_CHECKING:
     from lb_pipelines.integrations.declaration import Integration
+
+# A slot is in an integration's window when its date lies between today − $days_back and
+# today + $days_forward, both included, today being the date of $now in the slot's department
+# zone (`time_zone`). No zone is more than a day from UTC, so the first test (cheap, and able to
+# skip whole blocks of rows) only narrows the rows the exact per-zone test has to look at.
+IN_WINDOW = """slot_date BETWEEN CAST(timezone('UTC', $now) AS DATE) - ($days_back + 1)
+                    AND CAST(timezone('UTC', $now) AS DATE) + ($days_forward + 1)
+  AND slot_date BETWEEN CAST(timezone(time_zone, $now) AS DATE) - $days_back
+                    AND CAST(timezone(time_zone, $now) AS DATE) + $days_forward"""
 
 PREVIEW_ROWS = 10
 MASK = "•••"  # a personal cell that has a value, in a preview; an empty cell stays empty
@@ -82,24 +90,6 @@ def unused_file_name(conn: Any, integration: str, target: str, file_name: str) -
 def text_cells(columns: Sequence[str]) -> str:
     """The SELECT list of a file's columns as text, an empty string written as an empty cell."""
     return ", ".join(f"nullif(CAST({identifier(c)} AS VARCHAR), '') AS {identifier(c)}" for c in columns)
-
-
-@contextlib.contextmanager
-def insertion_order_kept(conn: Any) -> Iterator[None]:
-    """Rows leave COPY in ORDER BY order only while DuckDB preserves insertion order."""
-    preserving = conn.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
-    conn.execute("SET preserve_insertion_order = true")
-    try:
-        yield
-    finally:
-        conn.execute(f"SET preserve_insertion_order = {'true' if preserving else 'false'}")
-
-
-def csv_file(conn: Any, select: str, params: Any = None) -> tuple[bytes, int]:
-    """(bytes, rows) of `select` as RFC 4180 CSV: a header, CRLF line ends, quotes only where
-    needed, UTF-8, NULL as an empty cell. DuckDB writes it (COPY), so no row passes through Python."""
-    with insertion_order_kept(conn):
-        return copied_bytes(conn, select, "FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', NEW_LINE '\r\n'", params)
 
 
 def csv_preview(content: bytes, limit: int = PREVIEW_ROWS) -> tuple[list[str], list[list[str]]]:
@@ -148,7 +138,7 @@ class ExportFile:
     personal_columns: frozenset[str]
     problems: list[Problem] = field(default_factory=list)
     coverage_gaps: int = 0
-    # A delta integration's state once this file is delivered: row_key, row_hash, row_values.
+    # A delta integration's state once this file is delivered (its rows as Parquet).
     new_state: Optional[StateSnapshot] = None
     extra_metadata: dict[str, Any] = field(default_factory=dict)
     # (columns, rows) shown as the preview; by default the first rows of `content` read as CSV.
@@ -255,6 +245,23 @@ def not_enabled(integration: str, why: str = "off: no settings folder, or enable
 def problems_from(conn: Any, sql: str, params: Any = None) -> list[Problem]:
     """The problems a query finds: its rows are (kind, record, field, reason)."""
     return [Problem(*row) for row in conn.execute(sql, params).fetchall()]
+
+
+def person_problems_sql(rows: str, record: str, vendor_id: str, order_by: str) -> str:
+    """The problems among a person export's rows (`rows` has file_outcome, problem_reason and
+    personnel_id): a person who cannot be exported (unknown, inactive) and a person without the
+    vendor's id, the field the settings name ($id_field). `record` names the row in SQL
+    ("'slot ' || slot_id"); `vendor_id` says what the id is to the vendor ("the Epic SER id")."""
+    return f"""
+SELECT
+    CASE file_outcome WHEN 'problem' THEN 'person_not_exportable' ELSE file_outcome END AS kind,
+    {record} AS record,
+    CASE file_outcome WHEN 'problem' THEN 'personnel_id' ELSE $id_field END AS field,
+    CASE file_outcome WHEN 'problem' THEN problem_reason
+         ELSE 'person ' || personnel_id || ' has no ' || $id_field || {string_literal(f" ({vendor_id})")} END AS reason
+FROM ({rows})
+WHERE file_outcome IN ('problem', 'person_without_vendor_id')
+ORDER BY {order_by}"""
 
 
 def problems_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:

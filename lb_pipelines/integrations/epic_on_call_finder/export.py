@@ -11,7 +11,14 @@ import datetime as dt
 
 import duckdb
 
-from lb_pipelines.integrations.exporting import ExportFile, csv_file, problems_from, text_cells
+from lb_pipelines.integrations.exporting import (
+    IN_WINDOW,
+    ExportFile,
+    csv_file,
+    person_problems_sql,
+    problems_from,
+    text_cells,
+)
 from lb_pipelines.warehouse.sql import identifier
 
 SLUG = "epic_on_call_finder"
@@ -30,8 +37,6 @@ PERSONAL_COLUMNS = frozenset({"PROVIDER_NAME", "CONTACT", "NOTES", "TEAM_COMMENT
 #   deliver (a placeholder goes out with an empty PROVIDER_ID and its own name and contact)
 #   | coverage_gap (unfilled: not a row, counted) | problem (a person who cannot be exported)
 #   | person_without_vendor_id (skipped, a problem; the rest of the file still goes out).
-# No time zone is more than a day from UTC, so the first test of slot_date (cheap, and able to
-# skip whole blocks of rows) only narrows the rows the exact per-zone test has to look at.
 WINDOW_ROWS_SQL = """
 SELECT slot_id, mapping_line, personnel_id, start_at, "CALL_ORDER" AS call_rank, problem_reason,
     CASE WHEN outcome = 'deliver' AND NOT is_placeholder AND nullif(trim({id}), '') IS NULL
@@ -39,10 +44,7 @@ SELECT slot_id, mapping_line, personnel_id, start_at, "CALL_ORDER" AS call_rank,
     {cells},
     CASE WHEN is_placeholder THEN NULL ELSE nullif(trim({id}), '') END AS "PROVIDER_ID"
 FROM exports.export_epic_on_call_finder
-WHERE slot_date BETWEEN CAST(timezone('UTC', $now) AS DATE) - ($days_back + 1)
-                    AND CAST(timezone('UTC', $now) AS DATE) + ($days_forward + 1)
-  AND slot_date BETWEEN CAST(timezone(time_zone, $now) AS DATE) - $days_back
-                    AND CAST(timezone(time_zone, $now) AS DATE) + $days_forward
+WHERE {in_window}
 """
 # Each query below reads the window itself: one pass each is cheaper than keeping the rows.
 FILE_SQL = f"""
@@ -51,17 +53,12 @@ WHERE file_outcome = 'deliver'
 ORDER BY "TEAM_ID", start_at, call_rank, "PROVIDER_NAME", slot_id, mapping_line
 """
 
-PROBLEMS_SQL = """
-SELECT
-    CASE file_outcome WHEN 'problem' THEN 'person_not_exportable' ELSE file_outcome END AS kind,
-    'slot ' || slot_id || ' (' || "TEAM_ID" || ' ' || "START" || ')' AS record,
-    CASE file_outcome WHEN 'problem' THEN 'personnel_id' ELSE $id_field END AS field,
-    CASE file_outcome WHEN 'problem' THEN problem_reason
-         ELSE 'person ' || personnel_id || ' has no ' || $id_field || ' (the Epic provider id)' END AS reason
-FROM ({window})
-WHERE file_outcome IN ('problem', 'person_without_vendor_id')
-ORDER BY "TEAM_ID", start_at, slot_id, mapping_line
-"""
+
+
+# A problem row names its slot; the person is named by Lightning Bolt id, never by name.
+PROBLEM_RECORD = """'slot ' || slot_id || ' (' || "TEAM_ID" || ' ' || "START" || ')'"""
+PROBLEM_ORDER = '"TEAM_ID", start_at, slot_id, mapping_line'
+VENDOR_ID = "the Epic provider id"
 
 
 def file_name(now: dt.datetime) -> str:
@@ -72,10 +69,14 @@ def build_file(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime) -> E
     """The full file for the window, its problems and coverage gaps. Reads only; the caller delivers."""
     id_field = settings.personnel_id_field  # one of a fixed list of column names (validated)
     window = settings.window
-    rows = WINDOW_ROWS_SQL.format(id=id_field, cells=text_cells([c for c in COLUMNS if c != "PROVIDER_ID"]))
+    rows = WINDOW_ROWS_SQL.format(
+        id=id_field, cells=text_cells([c for c in COLUMNS if c != "PROVIDER_ID"]), in_window=IN_WINDOW
+    )
     params = {"now": now, "days_back": window.days_back, "days_forward": window.days_forward}
     content, row_count = csv_file(conn, FILE_SQL.format(window=rows), params)
-    problems = problems_from(conn, PROBLEMS_SQL.format(window=rows), params | {"id_field": id_field})
+    problems = problems_from(
+        conn, person_problems_sql(rows, PROBLEM_RECORD, VENDOR_ID, PROBLEM_ORDER), params | {"id_field": id_field}
+    )
     gaps = conn.execute(f"SELECT count(*) FROM ({rows}) WHERE file_outcome = 'coverage_gap'", params).fetchall()[0][0]
     return ExportFile(
         integration=SLUG,

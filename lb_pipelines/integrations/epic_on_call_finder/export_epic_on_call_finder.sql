@@ -20,21 +20,8 @@ select
     shifts.time_zone,
     shifts.slot_date,
     shifts.start_at,
-    case shifts.person_status
-        when 'unfilled' then 'coverage_gap'
-        when 'unknown_person' then 'problem'
-        when 'inactive_person' then 'problem'
-        else 'deliver'
-    end as outcome,
-    shifts.person_problem as problem_reason,
-    shifts.personnel_id,
+    {{ shift_person_columns('shifts', placeholder_outcome="'deliver'") }},
     shifts.is_placeholder,
-    shifts.unique_id,
-    shifts.custom1,
-    shifts.custom2,
-    shifts.custom3,
-    shifts.custom4,
-    shifts.emp_id,
     -- Epic's columns, in Epic's order
     mapping.epic_team_id as "TEAM_ID",
     mapping.team_name as "TEAM_NAME",

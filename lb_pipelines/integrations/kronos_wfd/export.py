@@ -13,16 +13,8 @@ import datetime as dt
 import duckdb
 
 from lb_pipelines.automation.pay_periods import PayPeriod
-from lb_pipelines.delivery.deltas import (
-    ADD,
-    DELETE,
-    UPDATE,
-    delta_counts_select,
-    delta_select,
-    load_delivered,
-    snapshot,
-)
-from lb_pipelines.integrations.exporting import ExportFile, csv_file, problems_from, text_cells
+from lb_pipelines.delivery.deltas import render_delta
+from lb_pipelines.integrations.exporting import ExportFile, person_problems_sql, problems_from, text_cells
 from lb_pipelines.warehouse.sql import identifier
 
 SLUG = "kronos_wfd"
@@ -53,23 +45,17 @@ SELECT outcome, problem_reason, personnel_id,
 FROM exports.export_kronos_wfd
 WHERE slot_date BETWEEN $start AND $end
 """
-DELIVERED_TABLE = "kronos_wfd_delivered_rows"
 # Each query below reads the period itself: one pass each is cheaper than keeping the rows.
 SHIFTS_SQL = f"""
 (SELECT {", ".join(identifier(c) for c in VALUE_COLUMNS)} FROM ({{period}})
  WHERE file_outcome IN ('deliver', 'open_shift'))"""
 
-PROBLEMS_SQL = """
-SELECT
-    CASE file_outcome WHEN 'problem' THEN 'person_not_exportable' ELSE file_outcome END AS kind,
-    'slot ' || "SLOT_ID" || ' (' || "SHIFT_DATE" || ')' AS record,
-    CASE file_outcome WHEN 'problem' THEN 'personnel_id' ELSE $id_field END AS field,
-    CASE file_outcome WHEN 'problem' THEN problem_reason
-         ELSE 'person ' || personnel_id || ' has no ' || $id_field || ' (the Kronos person number)' END AS reason
-FROM ({period})
-WHERE file_outcome IN ('problem', 'person_without_vendor_id')
-ORDER BY "SLOT_ID"
-"""
+
+
+# A problem row names its slot; the person is named by Lightning Bolt id, never by name.
+PROBLEM_RECORD = """'slot ' || "SLOT_ID" || ' (' || "SHIFT_DATE" || ')'"""
+PROBLEM_ORDER = '"SLOT_ID"'
+VENDOR_ID = "the Kronos person number"
 
 
 def file_name(period: PayPeriod, now: dt.datetime) -> str:
@@ -84,36 +70,27 @@ def build_period_file(conn: duckdb.DuckDBPyConnection, settings, period: PayPeri
     period_rows = PERIOD_ROWS_SQL.format(id=id_field, cells=text_cells(plain))
     shifts = SHIFTS_SQL.format(period=period_rows)
     params = {"start": period.start, "end": period.end, "delimiter": settings.labor_category_delimiter}
-    full_file = not load_delivered(conn, SLUG, period.key, like=shifts, into=DELIVERED_TABLE, params=params)
-    delta = (shifts, DELIVERED_TABLE, KEY, VALUE_COLUMNS)
-    content, rows = csv_file(conn, delta_select(*delta), params)
-    # A full file is all ADD; otherwise the split comes from the same rule, without its rows.
-    changes = f"SELECT * FROM ({delta_counts_select(*delta)})" if not full_file else f"SELECT '{ADD}', {rows}"
-    counts = dict(
-        conn.execute(
-            f"{changes} UNION ALL SELECT file_outcome, count(*) FROM ({period_rows}) GROUP BY file_outcome", params
-        ).fetchall()
+    delta = render_delta(conn, SLUG, period.key, shifts, KEY, VALUE_COLUMNS, params)
+    outcomes = dict(
+        conn.execute(f"SELECT file_outcome, count(*) FROM ({period_rows}) GROUP BY file_outcome", params).fetchall()
     )
-    problems = problems_from(conn, PROBLEMS_SQL.format(period=period_rows), params | {"id_field": id_field})
-    new_state = snapshot(conn, shifts, params)
-    conn.execute(f"DROP TABLE {DELIVERED_TABLE}")
+    problems = problems_from(
+        conn, person_problems_sql(period_rows, PROBLEM_RECORD, VENDOR_ID, PROBLEM_ORDER), params | {"id_field": id_field}
+    )
     return ExportFile(
         integration=SLUG,
         scope=period.key,
         file_name=file_name(period, now),
-        content=content,
-        rows=rows,
+        content=delta.content,
+        rows=delta.rows,
         personal_columns=PERSONAL_COLUMNS,
         problems=problems,
-        coverage_gaps=counts.get("coverage_gap", 0),
-        new_state=new_state,
+        coverage_gaps=outcomes.get("coverage_gap", 0),
+        new_state=delta.new_state,
         extra_metadata={
             "pay_period": f"{period.start}..{period.end}",
-            "full_file": full_file,
-            "shifts_in_period": new_state.rows,
-            ADD: counts.get(ADD, 0),
-            UPDATE: counts.get(UPDATE, 0),
-            DELETE: counts.get(DELETE, 0),
-            "placeholders_left_out": counts.get("placeholder", 0),
+            **delta.metadata,  # full_file, ADD, UPDATE, DELETE
+            "shifts_in_period": delta.new_state.rows,
+            "placeholders_left_out": outcomes.get("placeholder", 0),
         },
     )

@@ -18,20 +18,7 @@ mapping as (
 select
     shifts.slot_id,
     shifts.slot_date,
-    case shifts.person_status
-        when 'unfilled' then case when mapping.open_shift then 'open_shift' else 'coverage_gap' end
-        when 'filled' then 'deliver'
-        when 'placeholder' then 'placeholder'
-        else 'problem'
-    end as outcome,
-    shifts.person_problem as problem_reason,
-    shifts.personnel_id,
-    shifts.unique_id,
-    shifts.custom1,
-    shifts.custom2,
-    shifts.custom3,
-    shifts.custom4,
-    shifts.emp_id,
+    {{ shift_person_columns('shifts', unfilled_outcome="case when mapping.open_shift then 'open_shift' else 'coverage_gap' end") }},
     mapping.labor_categories,
     -- the vendor's columns (ACTION, SLOT_ID, PERSON_NUMBER and LABOR_CATEGORIES come from the asset)
     strftime(shifts.slot_date, '%Y-%m-%d') as "SHIFT_DATE",

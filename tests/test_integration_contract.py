@@ -1,0 +1,89 @@
+"""What every integration promises, checked for each declaration the registry finds.
+
+A new folder under lb_pipelines/integrations/ is picked up here without editing this file:
+it must come with its docs, a sample configuration, a problems check, a group in the UI, a
+job, and it must deliver on `make run` of the bundled sample.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from lb_pipelines import settings
+from lb_pipelines.integrations.exporting import PROBLEMS_CHECK
+from lb_pipelines.integrations.registry import integrations
+from lb_pipelines.lightning_bolt.source.directory import DirectorySource
+from lb_pipelines.warehouse.raw_load import load_entity
+
+DECLARED = sorted(integrations())
+SAMPLE_CONFIG = settings.REPO_ROOT / "data" / "config"
+
+
+@pytest.fixture(scope="module")
+def defs():
+    from lb_pipelines.definitions import build_definitions
+
+    return build_definitions()
+
+
+def test_the_registry_finds_every_integration_folder():
+    folders = sorted(
+        p.name for p in (settings.REPO_ROOT / "lb_pipelines" / "integrations").iterdir()
+        if p.is_dir() and (p / "__init__.py").exists()
+    )
+    assert DECLARED == folders
+    # the seven file exports of the catalog are there
+    assert {"epic_on_call_finder", "epic_optime", "kronos_wfc", "kronos_wfd", "new_innovations",
+            "schedule_backup", "edw"} <= set(DECLARED)
+
+
+@pytest.mark.parametrize("slug", DECLARED)
+def test_docs_with_an_example(slug):
+    declared = integrations()[slug]
+    text = declared.docs_path.read_text()
+    assert declared.title in text
+    assert "```" in text, f"{declared.docs_path} has no example"
+
+
+@pytest.mark.parametrize("slug", DECLARED)
+def test_sample_configuration_loads_without_problems(slug, tmp_path):
+    declared = integrations()[slug]
+    config = declared.load(SAMPLE_CONFIG)
+    assert config is not None and config.enabled, f"data/config/{slug}/ is missing or disabled"
+    if declared.mapping_row_model is not None:
+        assert config.mapping.rows, f"data/config/{slug}/mapping.csv maps nothing"
+        assert config.mapping.problems == []
+    conn = duckdb.connect()
+    load_entity(conn, DirectorySource(settings.REPO_ROOT / "data" / "sample"), "assignments")
+    assert declared.write_config(conn, config) == []  # every mapped assignment exists in the sample
+
+
+@pytest.mark.parametrize("slug", DECLARED)
+def test_assets_group_checks_and_job(slug, defs):
+    declared = integrations()[slug]
+    graph = defs.resolve_asset_graph()
+    for key in declared.asset_keys:
+        assert graph.get(key).group_name == slug, key
+    output = graph.get(declared.output_key)
+    assert output.tags.get("lb/integration") == slug
+    checks = {spec.name for spec in defs.resolve_assets_def(declared.output_key).check_specs}
+    assert PROBLEMS_CHECK in checks
+    job = defs.resolve_job_def(declared.job_name)
+    assert declared.output_key in job.asset_layer.selected_asset_keys
+    assert (declared.partitioned_by is None) == (job.partitions_def is None)
+
+
+@pytest.mark.parametrize("slug", DECLARED)
+def test_make_run_on_the_sample_delivers_it(slug, sample_make_run):
+    assert sample_make_run["exit_code"] == 0, sample_make_run["summary"]
+    with duckdb.connect(str(sample_make_run["warehouse"]), read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT file_name, status, location FROM delivery.ledger WHERE integration = ? AND run_id IN "
+            "(SELECT unnest($ids))".replace("?", "$slug"),
+            {"slug": slug, "ids": sample_make_run["summary"]["run_ids"]},
+        ).fetchall()
+    assert rows and all(status == "delivered" for _, status, _ in rows), rows
+    for file_name, _, location in rows:
+        assert location.startswith(str(sample_make_run["outbox"] / slug)), location
+        assert (sample_make_run["outbox"] / slug / file_name).is_file()
