@@ -81,8 +81,11 @@ def test_ui_lists_assets_by_integration_the_sensor_and_schedules(webserver):
     [repository] = data["repositoriesOrError"]["nodes"]
     assert {s["name"] for s in repository["sensors"]} >= {"change_log_sensor"}
     schedules = {s["name"]: s["cronSchedule"] for s in repository["schedules"]}
-    # the bundled sample configuration's cadences (data/config/*/settings.yaml)
-    assert set(schedules) == {"epic_on_call_finder_on_cadence", "kronos_wfd_on_cadence", "edw_on_cadence"}
+    # the bundled sample configuration turns every integration on (data/config/*/settings.yaml)
+    from lb_pipelines.integrations.registry import integrations
+
+    assert set(schedules) == {f"{slug}_on_cadence" for slug in integrations()}
+    assert schedules["epic_on_call_finder_on_cadence"] == "*/5 * * * *"
     groups = {"/".join(a["assetKey"]["path"]): a["groupName"] for a in data["assetNodes"]}
     assert groups["raw/slots"] == "lightning_bolt_raw"
     assert groups["epic_on_call_finder/file"] == groups["config/epic_on_call_finder"] == "epic_on_call_finder"
