@@ -54,7 +54,6 @@ ORDER BY "TEAM_ID", start_at, call_rank, "PROVIDER_NAME", slot_id, mapping_line
 """
 
 
-
 # A problem row names its slot; the person is named by Lightning Bolt id, never by name.
 PROBLEM_RECORD = """'slot ' || slot_id || ' (' || "TEAM_ID" || ' ' || "START" || ')'"""
 PROBLEM_ORDER = '"TEAM_ID", start_at, slot_id, mapping_line'

@@ -51,7 +51,6 @@ SHIFTS_SQL = f"""
  WHERE file_outcome IN ('deliver', 'open_shift'))"""
 
 
-
 # A problem row names its slot; the person is named by Lightning Bolt id, never by name.
 PROBLEM_RECORD = """'slot ' || "SLOT_ID" || ' (' || "SHIFT_DATE" || ')'"""
 PROBLEM_ORDER = '"SLOT_ID"'

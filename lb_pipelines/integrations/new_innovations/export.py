@@ -39,8 +39,7 @@ IN_WINDOW = "slot_date >= CAST(timezone(time_zone, $now) AS DATE) - $days_back"
 # column name):
 #   deliver | coverage_gap, placeholder (not rows, counted) | problem (a person who cannot be
 #   exported) | person_without_vendor_id (skipped, a problem; the rest of the file still goes out).
-# No time zone is more than a day from UTC, so the first test of slot_date (cheap, and able to
-# skip whole blocks of rows) only narrows the rows the exact per-zone test has to look at.
+# The UTC date test first narrows the rows cheaply (see exporting.IN_WINDOW).
 WINDOW_ROWS_SQL = """
 SELECT slot_date, time_zone, outcome, problem_reason, personnel_id,
     CASE WHEN outcome = 'deliver' AND nullif(trim({id}), '') IS NULL THEN 'person_without_vendor_id'
@@ -56,7 +55,6 @@ WHERE slot_date >= CAST(timezone('UTC', $now) AS DATE) - ($days_back + 1)
 DUTY_HOURS_SQL = f"""
 (SELECT slot_date, time_zone, {", ".join(identifier(c) for c in VALUE_COLUMNS)} FROM ({{window}})
  WHERE file_outcome = 'deliver')"""
-
 
 
 # A problem row names its slot; the person is named by Lightning Bolt id, never by name.
