@@ -96,3 +96,29 @@ def test_wrong_host_key_is_a_failed_row_and_the_state_stays(sshd_server, sshd_up
         assert conn.execute("SELECT * FROM kept").fetchall() == [(1, "07:00")]  # not advanced
         error = conn.execute("SELECT error FROM delivery.ledger WHERE status = 'failed'").fetchall()[0][0]
     assert "does not match known_hosts" in error and sshd_server.password not in error
+
+
+def test_a_ledger_write_that_fails_half_way_is_rolled_back_and_the_warehouse_stays_usable(tmp_path):
+    """The ledger row, the check and the delivered state are one transaction: a failure after the
+    ledger row (here a state whose row count is not a number) leaves none of them, and the same
+    connection takes the next delivery."""
+    from lb_pipelines.delivery.ledger import StateSnapshot
+
+    conn = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+
+    @contextlib.contextmanager
+    def shared():  # one connection for both deliveries, as an asset's open warehouse would be
+        yield conn
+
+    outbox = OutboxTarget(tmp_path / "outbox")
+    broken = StateSnapshot(rows="many", parquet=b"")  # type: ignore[arg-type]
+    with pytest.raises(duckdb.ConversionException):
+        deliver_and_record(shared, outbox, integration="kronos_wfd", scope="2026-11-01", file_name="a.csv",
+                           content=b"A\r\n", rows=0, run_id="r1", new_state=broken)
+    counts = [conn.execute(f"SELECT count(*) FROM delivery.{t}").fetchall()[0][0]
+              for t in ("ledger", "problem_checks", "delivered_state")]
+    assert counts == [0, 0, 0]
+    deliver_and_record(shared, outbox, integration="kronos_wfd", scope="2026-11-01", file_name="b.csv",
+                       content=b"A\r\n", rows=0, run_id="r2", new_state=state(1, "07:00"))
+    assert conn.execute("SELECT file_name, status FROM delivery.ledger").fetchall() == [("b.csv", "delivered")]
+    conn.close()
