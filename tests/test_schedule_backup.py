@@ -135,6 +135,15 @@ def as_text(column: int, value) -> str:
     return "" if value is None else str(value)
 
 
+def column_width(ws, letter: str) -> float:
+    """The width of column `letter`, also when the file gives it for a range of columns (XlsxWriter
+    writes adjacent columns of the same width as one <col min max>, which openpyxl keys by the
+    range's first column)."""
+    index = openpyxl.utils.column_index_from_string(letter)
+    [width] = [d.width for d in list(ws.column_dimensions.values()) if d.min <= index <= d.max]
+    return width
+
+
 def test_csv_rows_by_hand(delivered):
     root, _ = delivered
     [path] = (root / "outbox" / "schedule_backup").glob("*.csv")
@@ -153,9 +162,9 @@ def test_workbook_read_back(delivered):
         assert ws.freeze_panes == "A2"
         assert [c.value for c in ws[1]] == HEADER and ws["A1"].font.b
     # Readable: each text column as wide as its longest value (or its header), plus 2.
-    assert anes.column_dimensions["C"].width == len("OB Anesthesia Call") + 2
-    assert ed.column_dimensions["C"].width == len("ASSIGNMENT") + 2
-    assert anes.column_dimensions["A"].width == len(ANES) + 2
+    assert column_width(anes, "C") == len("OB Anesthesia Call") + 2
+    assert column_width(ed, "C") == len("ASSIGNMENT") + 2
+    assert column_width(anes, "A") == len(ANES) + 2
     assert anes.max_row == 1 + 6 and ed.max_row == 1 + 2
     date, start, end = anes["B2"], anes["D2"], anes["E4"]
     assert isinstance(date.value, dt.date) and date.value.date() == dt.date(2026, 11, 2)
@@ -306,6 +315,23 @@ def test_sheet_names_are_valid_and_unique():
         "Hospital Medicine - Sonora… (2)",
     ]
     assert all(len(n) <= 31 for n in names)
+
+
+def test_workbook_prints_filters_and_is_the_same_for_the_same_rows(delivered):
+    root, _ = delivered
+    now = dt.datetime.fromisoformat(NOW)
+    with warehouse(root) as conn:
+        first, again = (build_file(conn, ScheduleBackupSettings(), now).also[0].content for _ in range(2))
+    assert first == again  # created at the run's time: the same rows give the same bytes
+    book = openpyxl.load_workbook(io.BytesIO(first))
+    assert book.properties.created == dt.datetime(2026, 11, 2, 6, 30)  # NOW in UTC
+    anes, ed = book.worksheets
+    assert (anes.auto_filter.ref, ed.auto_filter.ref) == ("A1:J7", "A1:J3")
+    for ws in (anes, ed):
+        assert ws.print_title_rows == "$1:$1"  # the header on every printed page
+        assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
+        # One page wide (fitToWidth unset is 1, the default), as many pages tall as it takes.
+        assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0
 
 
 def test_a_backup_without_rows_is_one_header_only_sheet():

@@ -28,9 +28,8 @@ COLUMNS = ("DEPARTMENT", "DATE", "ASSIGNMENT", "START", "END", "PROVIDER", "CELL
 # Masked in the asset's preview (run storage names people by id): names, contacts, and the
 # slot's notes (free text that may name someone or give a number to call).
 PERSONAL_COLUMNS = frozenset({"PROVIDER", "CELL", "PAGER", "EMAIL", "NOTES"})
-# The workbook's typed cells: DATE a date (openpyxl writes a date as yyyy-mm-dd by itself),
-# START and END date-times, formatted as in the CSV.
-CELL_FORMATS = {3: "yyyy-mm-dd hh:mm", 4: "yyyy-mm-dd hh:mm"}
+# The workbook's typed cells: DATE a date, START and END date-times, formatted as in the CSV.
+CELL_FORMATS = {1: "yyyy-mm-dd", 3: "yyyy-mm-dd hh:mm", 4: "yyyy-mm-dd hh:mm"}
 _FIXED_WIDTHS = {"DATE": 12, "START": 17, "END": 17}
 _MAX_WIDTH = 50  # longer text (notes) is cut off on screen, not in the cell
 
@@ -143,7 +142,8 @@ def build_file(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime) -> E
         problems += problems_from(conn, UNKNOWN_DEPARTMENTS_SQL, {"departments": params["departments"]})
     problems += problems_from(conn, PROBLEMS_SQL, params)
     unfilled, placeholders, departments = conn.execute(COUNTS_SQL, params).fetchall()[0]
-    workbook = write_workbook(COLUMNS, _sheets(conn, params), CELL_FORMATS)
+    # Created at `now`: the same rows at the same time give the same workbook, byte for byte.
+    workbook = write_workbook(COLUMNS, _sheets(conn, params), CELL_FORMATS, created=now)
     return ExportFile(
         integration=SLUG,
         scope="full",
