@@ -35,7 +35,7 @@ KIND_HINTS = {
 class StepFailure:
     step_key: str
     message: str  # the error as the step reported it
-    assets: tuple[str, ...] = ()  # asset keys ("config/epic_on_call_finder") the step materializes
+    assets: tuple[str, ...] = ()  # asset keys ("config/<slug>") the step materializes
 
 
 @dataclass(frozen=True)
