@@ -66,5 +66,5 @@ def integration_of(asset_key: dg.AssetKey | Sequence[str]) -> str | None:
 
 
 def integration_of_step(step_key: str) -> str | None:
-    """The integration that owns a run's step (`kronos_wfd__file`, `config__edw`)."""
+    """The integration that owns a run's step (`<slug>__file`, `config__<slug>`)."""
     return integration_of(step_key.split("__"))
