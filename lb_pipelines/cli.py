@@ -165,6 +165,7 @@ def _execute(outcomes: list):
     from lb_pipelines.integrations.registry import integration, integration_of_step
     from lb_pipelines.operations.recovery import fail_dead_runs, pool_holders, process_tags
     from lb_pipelines.operations.summary import RunOutcome, outcome_of
+    from lb_pipelines.warehouse.bi_assets import published_warehouse
 
     defs = build_definitions()  # from the environment as it is now, not as at first import
     instance = dg.DagsterInstance.get()
@@ -193,7 +194,9 @@ def _execute(outcomes: list):
         # Integrations on one payroll calendar share a run; another calendar gets its own.
         for key in sorted(set(periods.values())):
             outputs = [integration(slug).output_key for slug, k in periods.items() if k == key]
-            outcomes.append(execute(PAY_PERIOD_JOB, partition_key=key, asset_selection=outputs))
+            # and the BI copy, as the job itself selects it: BI sees the ledger after these deliveries
+            selected = [*outputs, published_warehouse.key]
+            outcomes.append(execute(PAY_PERIOD_JOB, partition_key=key, asset_selection=selected))
     elif why_not:
         outcomes.append(RunOutcome(PAY_PERIOD_JOB, None, "NOT RUN", note=why_not))
     return outcomes, ", ".join(sorted(set(periods.values()))) or None
