@@ -115,3 +115,15 @@ def test_its_own_job_delivers_on_a_fresh_warehouse(slug, lb_env, monkeypatch):
             "SELECT status FROM delivery.ledger WHERE integration = ? AND run_id = ?", [slug, result.run_id]
         ).fetchall()
     assert statuses and {s for (s,) in statuses} == {"delivered"}
+
+
+def test_the_bi_copy_shows_every_delivery_of_make_run(sample_make_run):
+    """The BI copy is taken after each run's deliveries, the pay-period run's included."""
+    ids = {"ids": sample_make_run["summary"]["run_ids"]}
+    sql = "SELECT integration, file_name, status FROM delivery.ledger WHERE run_id IN (SELECT unnest($ids)) ORDER BY ALL"
+    with duckdb.connect(str(sample_make_run["warehouse"]), read_only=True) as conn:
+        live = conn.execute(sql, ids).fetchall()
+    with duckdb.connect(str(sample_make_run["root"] / "bi" / "warehouse.duckdb"), read_only=True) as conn:
+        published = conn.execute(sql, ids).fetchall()
+    assert {i for i, _, _ in live} == set(DECLARED)
+    assert published == live
