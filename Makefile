@@ -12,14 +12,14 @@ PORT ?= 3000
 PROVIDERS ?= 2000
 DAYS ?= 365
 
-.PHONY: run test dev prepare bench bench-exports bench-latency sample docs clean
+.PHONY: run test dev prepare bench bench-exports bench-latency bench-outlook sample docs clean
 
 run: prepare ## materialize everything on the bundled sample and print where things are
 	$(BIN)/lb-pipelines run
 
 test: prepare ## the whole suite (starts and stops the servers it needs)
 	@scripts/install-test-services.sh  # OpenSSH sshd from Debian, when missing (root; CI is root)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile  # both cores; a file's tests stay together, in order
 
 dev: prepare ## the Dagster UI on http://127.0.0.1:$(PORT); schedules and sensors stopped unless LB_AUTOMATION=on
 	$(BIN)/lb-pipelines dev --port $(PORT)
@@ -39,6 +39,9 @@ bench-exports: prepare ## render and deliver each export (outbox, local sshd) be
 bench-latency: prepare ## a schedule change → the new Epic file on SFTP, through the daemon: p50/p95
 	@scripts/install-test-services.sh
 	$(BIN)/python bench/latency.py --changes 20
+
+bench-outlook: prepare ## push PROVIDERS x DAYS of Outlook events to the local Graph fake: first, no change, 1 %
+	$(BIN)/python bench/outlook.py --providers $(PROVIDERS) --days $(if $(filter 365,$(DAYS)),60,$(DAYS))
 
 sample: $(STAMP) ## regenerate the bundled sample (see data/sample/README.md)
 	$(BIN)/lb-generate --out data/sample --providers 150 --days 212 --seed 2026 \

@@ -166,6 +166,46 @@ def _insert_check(
         )
 
 
+def _insert_ledger_row(conn: duckdb.DuckDBPyConnection, *values: Any) -> None:
+    """(delivery_id, integration, scope, file_name, target, location, rows, bytes, sha256, status,
+    error, run_id, delivered_at); the caller holds the transaction."""
+    conn.execute(f"INSERT INTO {SCHEMA}.ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(values))
+
+
+def record_push_run(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    integration: str,
+    scope: str,
+    target: str,
+    requests: int,
+    status: str,
+    error: Optional[str],
+    run_id: str,
+    problems: Sequence[Problem] = (),
+    file: Optional[Receipt] = None,
+) -> str:
+    """One API push run in the ledger, with the problems it found as the check of this integration
+    and scope; returns the delivery id. Its requests are in `request_ledger`; `file` is the dry
+    run's requests file or the shadow's preview, when it wrote one."""
+    ensure_delivery_tables(conn)
+    delivery_id = str(uuid.uuid4())
+    at = clock.now()
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        _insert_check(conn, delivery_id, integration, scope, run_id, list(problems), at)
+        _insert_ledger_row(
+            conn, delivery_id, integration, scope, file.location.rsplit("/", 1)[-1] if file else None, target,
+            file.location if file else None, requests, file.bytes if file else None, file.sha256 if file else None,
+            status, error, run_id, at,
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return delivery_id
+
+
 @dataclass(frozen=True)
 class OutgoingFile:
     """A further file of the same delivery (the schedule backup sends an .xlsx beside its .csv)."""
@@ -223,13 +263,10 @@ def deliver_and_record(
             _insert_check(conn, delivery_id, integration, scope, run_id, list(problems), at)
             for outgoing, got, why in outcomes:
                 row_status = "failed" if got is None else ("delivered" if got.delivered else "dry_run")
-                conn.execute(
-                    f"INSERT INTO {SCHEMA}.ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        delivery_id, integration, scope, outgoing.file_name, target.description,
-                        got.location if got else None, outgoing.rows, len(outgoing.content),
-                        got.sha256 if got else None, row_status, why, run_id, at,
-                    ],
+                _insert_ledger_row(
+                    conn, delivery_id, integration, scope, outgoing.file_name, target.description,
+                    got.location if got else None, outgoing.rows, len(outgoing.content),
+                    got.sha256 if got else None, row_status, why, run_id, at,
                 )
             if status == "delivered" and new_state is not None:
                 conn.execute(

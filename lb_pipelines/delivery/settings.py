@@ -57,3 +57,28 @@ class HttpDelivery(Strict):
 Delivery = Annotated[
     Union[OutboxDelivery, DryRunDelivery, SftpDelivery, HttpDelivery], Field(discriminator="type")
 ]
+
+
+class PushDelivery(Strict):
+    """The `delivery:` block of an API push: `http` sends, `dry_run` writes every request that would
+    be sent, `shadow` reads the target and writes the difference a push would make, sending nothing.
+    Each push subclasses it with its connection keys (needed by http and shadow)."""
+
+    type: Literal["http", "dry_run", "shadow"] = "dry_run"
+    timeout_s: float = Field(30.0, gt=0)  # per request
+    attempts: int = Field(5, ge=1, le=10)  # per request, the first one included
+    max_retry_seconds: float = Field(120.0, gt=0)  # no retry starts after this long
+    max_in_flight: int = Field(4, ge=1, le=16)  # requests at once per target (a mailbox, a zone)
+    workers: int = Field(8, ge=1, le=32)  # requests at once in all
+
+    def connection_keys(self) -> tuple[str, ...]:
+        """The keys http and shadow need (a dry run needs none)."""
+        return ()
+
+    @model_validator(mode="after")
+    def _connection_given(self) -> "PushDelivery":
+        if self.type != "dry_run":
+            missing = [k for k in self.connection_keys() if getattr(self, k) in (None, "")]
+            if missing:
+                raise ValueError(f"type {self.type} needs {', '.join(missing)}")
+        return self

@@ -11,8 +11,9 @@ from dagster_duckdb import DuckDBResource
 from lb_pipelines import clock
 from lb_pipelines.automation.pay_period_partitions import PAY_PERIODS
 from lb_pipelines.automation.pay_periods import pay_period_from_key
-from lb_pipelines.integrations.declaration import FileExport, Integration, Occasion
+from lb_pipelines.integrations.declaration import ApiPush, FileExport, Integration, Occasion
 from lb_pipelines.integrations.exporting import deliver_export, enabled_config, not_enabled, problems_check_spec
+from lb_pipelines.integrations.push_assets import push
 from lb_pipelines.lightning_bolt.source.contract import Window
 from lb_pipelines.warehouse.raw_assets import raw_asset_key
 from lb_pipelines.warehouse.raw_load import window_is_loaded
@@ -41,21 +42,25 @@ def _occasion(context: dg.AssetExecutionContext, integration: Integration, setti
     return Occasion(clock.now(), period)
 
 
-def file_export_asset(integration: FileExport) -> dg.AssetsDefinition:
-    """The asset that renders the integration's file(s) from the warehouse and delivers them."""
-    key = integration.output_key
-
-    @dg.asset(
-        key=key,
+def _output_asset(integration: Integration, kinds: set[str]):
+    """The decorator of an integration's output asset: its key, group, upstream, check and tags."""
+    return dg.asset(
+        key=integration.output_key,
         group_name=integration.slug,
         partitions_def=partitions_of(integration),
         deps=[integration.config_key, *integration.model_keys, *(raw_asset_key(e) for e in integration.raw_entities)],
-        check_specs=[problems_check_spec(key)],
-        kinds=set(integration.file_kinds),
+        check_specs=[problems_check_spec(integration.output_key)],
+        kinds=kinds,
         tags=integration.tags,
         pool="warehouse",
         description=integration.description,
     )
+
+
+def file_export_asset(integration: FileExport) -> dg.AssetsDefinition:
+    """The asset that renders the integration's file(s) from the warehouse and delivers them."""
+
+    @_output_asset(integration, set(integration.file_kinds))
     def _file(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
         config = enabled_config(integration)
         if config is None:
@@ -68,8 +73,23 @@ def file_export_asset(integration: FileExport) -> dg.AssetsDefinition:
     return _file
 
 
+def api_push_asset(integration: ApiPush) -> dg.AssetsDefinition:
+    """The asset that pushes the integration's desired state to its vendor API (or previews it)."""
+
+    @_output_asset(integration, {"api"})
+    def _pushed(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> dg.MaterializeResult:
+        config = enabled_config(integration)
+        if config is None:
+            return not_enabled(integration.slug)
+        return push(context, warehouse, integration, config.settings, Occasion(clock.now()))
+
+    return _pushed
+
+
 def integration_assets(integration: Integration) -> list[dg.AssetsDefinition]:
     """The integration's own assets (its config asset is built with every other's)."""
     if isinstance(integration, FileExport):
         return [file_export_asset(integration)]
+    if isinstance(integration, ApiPush):
+        return [api_push_asset(integration)]
     raise NotImplementedError(f"{integration.slug}: no asset factory for kind {integration.kind!r} yet")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from lb_pipelines.integrations.exporting import ExportFile
+    from lb_pipelines.integrations.pushing import DesiredState, PushAdapter
 
 S = TypeVar("S", bound=CommonSettings)
 R = TypeVar("R", bound=MappingRow)
@@ -131,3 +132,19 @@ class FileExport(Integration[S, R]):
     build: BuildFile  # (connection, settings, occasion) → the file(s), problems and counts; reads only
     file_kinds: frozenset[str] = frozenset({"csv"})  # shown in the UI (at most three)
     kind: Kind = field(default="file_export", init=False)
+
+
+BuildDesired = Callable[["duckdb.DuckDBPyConnection", S, Occasion], "DesiredState"]
+MakeAdapter = Callable[[S, "DesiredState"], "PushAdapter"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiPush(Integration[S, R]):
+    """What a vendor API should hold, computed from the warehouse and pushed as differences
+    (creates, updates, deletes) with the pushed state, the request ledger, retries, dry run and
+    shadow of `pushing.py`; the adapter owns the vendor's HTTP shape."""
+
+    desired: BuildDesired  # (connection, settings, occasion) → the desired state; reads only
+    adapter: MakeAdapter  # (settings, desired state) → the vendor's adapter (reads secrets only when sending)
+    personal_preview_columns: frozenset[str] = frozenset()  # masked in the asset's preview
+    kind: Kind = field(default="api_push", init=False)

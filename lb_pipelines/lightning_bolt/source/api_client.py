@@ -16,8 +16,6 @@ One client serves one thread at a time (like the `requests.Session` inside it).
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import http.client
 import logging
 import time
@@ -30,6 +28,7 @@ import requests
 import tenacity
 import urllib3
 
+from lb_pipelines.delivery.http import retry_after_seconds
 from lb_pipelines.lightning_bolt.source.contract import ENTITIES, PATCHABLE_PERSONNEL_FIELDS, PERSONNEL, Window
 from lb_pipelines.lightning_bolt.source.records import check_record
 
@@ -369,19 +368,7 @@ class ApiClient:
 
 def _retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if unusable."""
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # "-0000" means UTC (RFC 5322)
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+    return None if value is None else retry_after_seconds({"Retry-After": value})
 
 
 def _error_detail(response: requests.Response) -> str:
