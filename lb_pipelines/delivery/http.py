@@ -82,7 +82,7 @@ class _WaitRetryAfterElseBackoff:
 
     def __init__(self, policy: RetryPolicy):
         self.policy = policy
-        self.backoff = wait_exponential_jitter(initial=policy.backoff_s, max=policy.max_wait_s)
+        self.backoff = wait_exponential_jitter(multiplier=policy.backoff_s, max=policy.max_wait_s)
 
     def __call__(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome else None

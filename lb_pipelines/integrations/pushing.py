@@ -358,10 +358,11 @@ def run_push(
         problems.append(Problem("target_unreadable", labels[0], "", reason))
     for d in found_drift:
         problems.append(Problem(f"drift_{d.kind}", d.label, "", _DRIFT_REASON[d.kind]))
+    # What a dry run or a shadow would do (an http run reports what was done instead).
     counts = {
-        "create": sum(c.action == "create" for c in the_plan.changes),
-        "update": sum(c.action == "update" for c in the_plan.changes),
-        "delete": sum(c.action == "delete" for c in the_plan.changes),
+        "would_create": sum(c.action == "create" for c in the_plan.changes),
+        "would_update": sum(c.action == "update" for c in the_plan.changes),
+        "would_delete": sum(c.action == "delete" for c in the_plan.changes),
         "unchanged": the_plan.unchanged,
     }
     preview = adapter.preview(the_plan.changes, observed_by_target)
