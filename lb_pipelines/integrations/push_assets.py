@@ -16,7 +16,7 @@ from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import settings as paths
 from lb_pipelines.delivery.http import CredentialsRefused
-from lb_pipelines.delivery.ledger import Problem, record_push_run
+from lb_pipelines.delivery.ledger import record_push_run
 from lb_pipelines.delivery.targets import Receipt, sha256_hex, write_atomically
 from lb_pipelines.integrations.declaration import ApiPush, Occasion
 from lb_pipelines.integrations.exporting import PROBLEMS_CHECK, preview
@@ -108,5 +108,3 @@ def _metadata(integration: ApiPush, target: str, counts: dict[str, int], report:
         )
     return metadata
 
-
-__all__ = ["push", "Problem"]
