@@ -209,15 +209,21 @@ def deliver_export(
         **export.extra_metadata,
     }
     if export.problems:
-        metadata["problem_rows"] = preview(
-            ["kind", "record", "field", "reason"],
-            [(p.kind, p.record, p.field, p.reason) for p in export.problems],
-        )
+        metadata["problem_rows"] = problem_rows(export.problems)
+    return with_problems_check(metadata, export.problems)
+
+
+def problem_rows(problems: Sequence[Problem]) -> dg.MarkdownMetadataValue:
+    return preview(["kind", "record", "field", "reason"], [(p.kind, p.record, p.field, p.reason) for p in problems])
+
+
+def with_problems_check(metadata: dict[str, Any], problems: Sequence[Problem]) -> dg.MaterializeResult:
+    """The materialization, with its `no_problem_rows` check (a warning when rows were skipped)."""
     check = dg.AssetCheckResult(
         check_name=PROBLEMS_CHECK,
-        passed=not export.problems,
+        passed=not problems,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"problems": len(export.problems), "see": "delivery.problems"},
+        metadata={"problems": len(problems), "see": "delivery.problems"},
     )
     return dg.MaterializeResult(metadata=metadata, check_results=[check])
 

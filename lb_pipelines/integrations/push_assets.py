@@ -19,7 +19,7 @@ from lb_pipelines.delivery.http import CredentialsRefused
 from lb_pipelines.delivery.ledger import record_push_run
 from lb_pipelines.delivery.targets import Receipt, sha256_hex, write_atomically
 from lb_pipelines.integrations.declaration import ApiPush, Occasion
-from lb_pipelines.integrations.exporting import PROBLEMS_CHECK, preview
+from lb_pipelines.integrations.exporting import preview, problem_rows, with_problems_check
 from lb_pipelines.integrations.pushing import PushReport, run_push
 
 CHANGE_LOG_TRIGGER = ("lb/trigger", "change_log")  # the tag the change-log sensor puts on its runs
@@ -78,13 +78,7 @@ def push(
             "after their retries; the next run sends them again.",
             metadata={k: v for k, v in metadata.items() if not isinstance(v, dg.MarkdownMetadataValue)},
         )
-    check = dg.AssetCheckResult(
-        check_name=PROBLEMS_CHECK,
-        passed=not report.problems,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"problems": len(report.problems), "see": "delivery.problems"},
-    )
-    return dg.MaterializeResult(metadata=metadata, check_results=[check])
+    return with_problems_check(metadata, report.problems)
 
 
 def _metadata(integration: ApiPush, target: str, counts: dict[str, int], report: PushReport) -> dict[str, Any]:
@@ -103,8 +97,6 @@ def _metadata(integration: ApiPush, target: str, counts: dict[str, int], report:
     if report.unreadable:
         metadata["targets_unreadable"] = len(report.unreadable)
     if report.problems:
-        metadata["problem_rows"] = preview(
-            ["kind", "record", "field", "reason"], [(p.kind, p.record, p.field, p.reason) for p in report.problems]
-        )
+        metadata["problem_rows"] = problem_rows(report.problems)
     return metadata
 
