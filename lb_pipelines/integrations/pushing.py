@@ -284,12 +284,13 @@ def _requests_file(adapter: PushAdapter, changes: Sequence[Change]) -> bytes:
     return b"".join(orjson.dumps(adapter.request_of(c)) + b"\n" for c in changes)
 
 
-def _csv_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A header and rows as RFC 4180 CSV (CRLF line ends): a shadow's preview, an upload's body."""
     out = io.StringIO(newline="")
     writer = csv.writer(out)
     writer.writerow(columns)
     writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
+    return out.getvalue()
 
 
 def _read_all(
@@ -371,7 +372,7 @@ def run_push(
         path = write_file(f"requests-{stamp}.jsonl", _requests_file(adapter, the_plan.changes))
         return PushReport(mode, False, {**counts, "requests_sent": 0}, problems, found_drift, preview, path)
     if mode == "shadow":
-        path = write_file(f"preview-{stamp}.csv", _csv_bytes(*preview))
+        path = write_file(f"preview-{stamp}.csv", csv_text(*preview).encode("utf-8"))
         return PushReport(mode, True, {**counts, "requests_sent": 0}, problems, found_drift, preview, path,
                           unreadable=list(unreadable.values()))
 

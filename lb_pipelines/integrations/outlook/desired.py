@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -67,8 +68,6 @@ def utc_text(when: dict | None) -> str | None:
     """Graph's {dateTime, timeZone} as UTC `YYYY-MM-DDTHH:MM:SS` (Graph adds fractions: 08:00:00.0000000)."""
     if not when or not when.get("dateTime"):
         return None
-    from zoneinfo import ZoneInfo
-
     text = when["dateTime"].rstrip("Z")
     main, _, fraction = text.partition(".")
     moment = dt.datetime.fromisoformat(main)
@@ -110,17 +109,15 @@ def desired_events(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime) 
         body["transactionId"] = str(uuid.uuid5(TRANSACTION_NAMESPACE, f"{key}|{row['mailbox']}|{hashed}"))
         objects.append(Desired(row["mailbox"], key, body, hashed, f"person {row['personnel_id']}, slot {key}",
                                row["start_at"]))
-    counts = dict(
-        conn.execute(
-            f"""SELECT push_outcome, count(*) FROM ({rows_sql})
+    # What made no event, in one pass: slots per outcome, and people per outcome (the opted out).
+    left_out = {
+        outcome: (slots, people)
+        for outcome, slots, people in conn.execute(
+            f"""SELECT push_outcome, count(*), count(DISTINCT personnel_id) FROM ({rows_sql})
                 WHERE push_outcome IN ('opted_out', 'placeholder', 'coverage_gap') GROUP BY ALL""",
             params,
         ).fetchall()
-    )
-    opted_out_people = conn.execute(
-        f"SELECT count(DISTINCT personnel_id) FROM ({rows_sql}) WHERE push_outcome = 'opted_out'",
-        params,
-    ).fetchall()[0][0]
+    }
     # A person Lightning Bolt does not know, or no longer active (a person without a mailbox opted out).
     problems = problems_from(
         conn,
@@ -135,10 +132,10 @@ def desired_events(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime) 
         problems=problems,
         counts={
             "events_wanted": len(objects),
-            "opted_out_people": opted_out_people,
-            "opted_out_slots": counts.get("opted_out", 0),
-            "placeholder_slots": counts.get("placeholder", 0),
-            "unfilled_slots": counts.get("coverage_gap", 0),
+            "opted_out_people": left_out.get("opted_out", (0, 0))[1],
+            "opted_out_slots": left_out.get("opted_out", (0, 0))[0],
+            "placeholder_slots": left_out.get("placeholder", (0, 0))[0],
+            "unfilled_slots": left_out.get("coverage_gap", (0, 0))[0],
         },
         keep=frozenset(keep),
         span=span,

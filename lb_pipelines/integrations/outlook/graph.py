@@ -103,10 +103,10 @@ class GraphAdapter:
         """One request with the cached token; a 401 renews the token once, then is refused for good."""
         token = _token(self.delivery)
         s = self._http()
-        for renewed in (False, True):
-            headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {token.get(s)}"}
-            answer = request_answer(s, method, url, self.delivery.timeout_s, headers=headers, **kwargs)
-            kwargs["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
+        headers = kwargs.pop("headers", {})
+        for _ in range(2):
+            answer = request_answer(s, method, url, self.delivery.timeout_s,
+                                    headers={**headers, "Authorization": f"Bearer {token.get(s)}"}, **kwargs)
             if answer.status != 401:
                 return answer
             token.invalidate()

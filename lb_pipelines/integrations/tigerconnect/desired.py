@@ -29,7 +29,7 @@ import duckdb
 from lb_pipelines.delivery.push_state import load_pushed
 from lb_pipelines.integrations.config_tables import mapping_table
 from lb_pipelines.integrations.exporting import IN_WINDOW, person_problems_sql, problems_from
-from lb_pipelines.integrations.pushing import Desired, DesiredState, content_hash
+from lb_pipelines.integrations.pushing import Desired, DesiredState, content_hash, csv_text
 
 SLUG = "tigerconnect"
 CSV_HEADER = ("JOB_TOKEN", "USER_ID", "START", "END")
@@ -107,15 +107,6 @@ def tokens_of_id(vendor_id: Optional[str]) -> Optional[tuple[str, ...]]:
     return tuple(tokens) if isinstance(tokens, list) and all(isinstance(t, str) for t in tokens) else None
 
 
-def csv_text(rows: Iterable[Row]) -> str:
-    """The upload's body: the header and the rows, RFC 4180 (CRLF line ends)."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADER)
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def parse_csv(text: str) -> list[Row]:
     """The rows of a CSV body with TigerConnect's header (blank lines skipped). Raises ValueError."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
@@ -162,7 +153,7 @@ def desired_uploads(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime)
         body = canonical(tokens[zone], rows[zone])
         wanted_rows += sum(1 for r in body if r[1])
         empty_tokens += sum(1 for r in body if not r[1])
-        objects.append(Desired(zone, zone, csv_text(body), rows_hash(body), label_of(zone)))
+        objects.append(Desired(zone, zone, csv_text(CSV_HEADER, body), rows_hash(body), label_of(zone)))
 
     problems = problems_from(
         conn, person_problems_sql(rows_sql, PROBLEM_RECORD, VENDOR_ID, PROBLEM_ORDER),
