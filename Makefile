@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 
 PORT ?= 3000
+FEED_PORT ?= 8090
 PROVIDERS ?= 2000
 DAYS ?= 365
 
-.PHONY: run test dev prepare bench bench-exports bench-latency bench-outlook sample docs clean
+.PHONY: run test dev serve prepare bench bench-exports bench-latency bench-outlook bench-feed sample docs clean
 
 run: prepare ## materialize everything on the bundled sample and print where things are
 	$(BIN)/lb-pipelines run
@@ -23,6 +24,9 @@ test: prepare ## the whole suite (starts and stops the servers it needs)
 
 dev: prepare ## the Dagster UI on http://127.0.0.1:$(PORT); schedules and sensors stopped unless LB_AUTOMATION=on
 	$(BIN)/lb-pipelines dev --port $(PORT)
+
+serve: prepare ## the on-call and calendar feeds on http://127.0.0.1:$(FEED_PORT) from make run's BI copy: prints a key and URLs to try
+	$(BIN)/lb-pipelines serve --demo --port $(FEED_PORT)
 
 bench: prepare ## generate PROVIDERS x DAYS, extract (directory and simulator), load; print figures
 	$(BIN)/python bench/foundation.py --providers $(PROVIDERS) --days $(DAYS)
@@ -42,6 +46,9 @@ bench-latency: prepare ## a schedule change → the new Epic file on SFTP, throu
 
 bench-outlook: prepare ## push PROVIDERS x DAYS of Outlook events to the local Graph fake: first, no change, 1 %
 	$(BIN)/python bench/outlook.py --providers $(PROVIDERS) --days $(if $(filter 365,$(DAYS)),60,$(DAYS))
+
+bench-feed: prepare ## the feed service on the bundled sample's BI copy: p50/p95/max ms per endpoint
+	$(BIN)/python bench/feed.py --requests 500
 
 sample: $(STAMP) ## regenerate the bundled sample (see data/sample/README.md)
 	$(BIN)/lb-generate --out data/sample --providers 150 --days 212 --seed 2026 \

@@ -3,6 +3,8 @@
   lb-pipelines run   materialize everything on the configured source, then print where things are
   lb-pipelines dev   the Dagster UI on 127.0.0.1 with the same defaults
   lb-pipelines status  per integration: the last delivery and the problems open now
+  lb-pipelines serve   the on-call and calendar feeds (read-only, from the BI copy) on 127.0.0.1:8090
+  lb-pipelines calendar-token issue|revoke|list   a provider's calendar feed URL (docs/feeds.md)
 """
 
 from __future__ import annotations
@@ -262,6 +264,21 @@ def main(argv: list[str] | None = None) -> int:
     dev_parser = commands.add_parser("dev", help="the Dagster UI on 127.0.0.1")
     dev_parser.add_argument("--port", type=int, default=3000)
     commands.add_parser("status", help="per integration: the last delivery and the problems open now")
+    serve_parser = commands.add_parser("serve", help="the on-call and calendar feeds, read-only, from the BI copy")
+    serve_parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: loopback only)")
+    serve_parser.add_argument("--port", type=int, default=8090)
+    serve_parser.add_argument("--demo", action="store_true",
+                              help="make serve: a session API key if none is set, a demo calendar token, URLs to try")
+    tokens = commands.add_parser("calendar-token", help="issue, revoke or list providers' calendar feed tokens")
+    token_commands = tokens.add_subparsers(dest="token_command", required=True)
+    issue = token_commands.add_parser("issue", help="a new feed URL for a person (the token is shown once)")
+    issue.add_argument("--person", type=int, required=True, metavar="PERSONNEL_ID")
+    issue.add_argument("--label", help="what the token is for, e.g. 'Dr Reyes, iPhone'")
+    issue.add_argument("--base-url", help="the service's URL as people reach it (default: $LB_FEED_BASE_URL "
+                                          "or http://127.0.0.1:8090)")
+    revoke = token_commands.add_parser("revoke", help="a token's feed URL answers 404 from now on")
+    revoke.add_argument("token_id")
+    token_commands.add_parser("list", help="every token by its id (never the token itself)")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run()
@@ -269,7 +286,28 @@ def main(argv: list[str] | None = None) -> int:
         from lb_pipelines.operations.status import main_status
 
         return main_status()
+    if args.command in ("serve", "calendar-token"):
+        return _feeds(args)
     return dev(args.port)
+
+
+def _feeds(args: argparse.Namespace) -> int:
+    from lb_pipelines.feeds import commands
+
+    for note in prepare_environment():  # the bundled sample's clock, as make run read it
+        print(f"lb-pipelines: {note}")
+    try:
+        if args.command == "serve":
+            return commands.serve(args.host, args.port, demo=args.demo)
+        if args.token_command == "issue":
+            url = (args.base_url or "").rstrip("/") or commands.base_url("127.0.0.1", 8090)
+            return commands.issue(args.person, args.label, url)
+        if args.token_command == "revoke":
+            return commands.revoke(args.token_id)
+        return commands.list_all()
+    except commands.CommandError as exc:
+        print(f"lb-pipelines: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

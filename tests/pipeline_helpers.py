@@ -39,3 +39,19 @@ def metadata_of(result, asset_key: list[str]) -> dict[str, Any]:
     ]
     assert events, f"{asset_key} was not materialized"
     return {k: v.value for k, v in events[-1].metadata.items()}
+
+
+def evaluate_run_sensor(sensor, instance: dg.DagsterInstance, run_id: str, log=None) -> None:
+    """Evaluate a run-status sensor on one run directly, without its cursor (as after a daemon tick)."""
+    from dagster import DagsterEventType
+
+    run = instance.get_run_by_id(run_id)
+    succeeded = run.status == dg.DagsterRunStatus.SUCCESS
+    status = DagsterEventType.RUN_SUCCESS if succeeded else DagsterEventType.RUN_FAILURE
+    event = instance.get_records_for_run(run_id, of_type=status).records[0].event_log_entry.dagster_event
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_event=event, dagster_instance=instance, dagster_run=run
+    )
+    if log is not None:
+        context.log.addHandler(log)
+    sensor(context)

@@ -17,12 +17,12 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from dagster import DagsterEventType
 
 from lb_pipelines.alerts import digest, mail, sensors
 from lb_pipelines.alerts.digest import FailedCheck, ProblemRow, RunFacts, StepFailure
 from lb_pipelines.alerts.sensors import alert_on_run_failure, alert_on_run_problems
 from lb_pipelines.delivery.ledger import Problem, record_problems
+from pipeline_helpers import evaluate_run_sensor as _invoke
 from pipeline_helpers import run_pipeline, step_failures, write_config
 from tiny_system import write_system
 
@@ -68,20 +68,6 @@ def _tick(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str
     if log is not None:
         context.log.addHandler(log)
     return sensor.evaluate_tick(context)
-
-
-def _invoke(sensor, instance: dg.DagsterInstance, run_id: str, log: _Records | None = None) -> None:
-    """Evaluate the sensor on one run directly, without its cursor."""
-    run = instance.get_run_by_id(run_id)
-    succeeded = run.status == dg.DagsterRunStatus.SUCCESS
-    status = DagsterEventType.RUN_SUCCESS if succeeded else DagsterEventType.RUN_FAILURE
-    event = instance.get_records_for_run(run_id, of_type=status).records[0].event_log_entry.dagster_event
-    context = dg.build_run_status_sensor_context(
-        sensor_name=sensor.name, dagster_event=event, dagster_instance=instance, dagster_run=run
-    )
-    if log is not None:
-        context.log.addHandler(log)
-    sensor(context)
 
 
 def _mailed_tags(instance: dg.DagsterInstance, run_id: str) -> set[str]:

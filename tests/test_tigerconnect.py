@@ -13,7 +13,6 @@ wrong password before anything was ever accepted, then the first push, and so on
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import dagster as dg
 import duckdb

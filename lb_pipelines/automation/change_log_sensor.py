@@ -44,7 +44,7 @@ def interests() -> list[Interest]:
             continue
         s = config.settings
         mapped = frozenset(row.assignment_id for row in config.mapping.rows)
-        found.append(Interest(slug, mapped, s.window.days_back, s.window.days_forward, s.personnel_id_field))
+        found.append(Interest(slug, mapped, s.change_days_back, s.window.days_forward, s.personnel_id_field))
     return found
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Hashable, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Callable, Hashable, Mapping, Optional, Sequence, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -127,6 +128,31 @@ def session(pool_size: int = 16) -> requests.Session:
     return s
 
 
+class LazySession:
+    """An adapter's pooled session, made on first use and shared by its threads: `http()`."""
+
+    def __init__(self, pool_size: int):
+        self.pool_size = pool_size
+        self._session: Optional[requests.Session] = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> requests.Session:
+        with self._lock:
+            if self._session is None:
+                self._session = session(pool_size=self.pool_size)
+            return self._session
+
+
+def env_secret(settings: Any, key: str) -> str:
+    """The value of the environment variable a setting names (`password_env`, `token_env`), read only
+    when a request is about to be sent; CredentialsRefused naming the variable, never a value."""
+    name = getattr(settings, key)
+    value = os.environ.get(name or "")
+    if not value:
+        raise CredentialsRefused(f"the environment variable {name} ({key}) is not set")
+    return value
+
+
 def answer_of(response: requests.Response) -> Answer:
     content_type = response.headers.get("Content-Type", "")
     body: Any = response.text
@@ -167,6 +193,12 @@ class CredentialsRefused(RuntimeError):
     """The token endpoint or the target refused our credentials: nothing can go out."""
 
 
+class SignInUnreachable(CredentialsRefused):
+    """The token endpoint gave no good answer (down, refused the connection, 5xx) after its retries.
+    A CredentialsRefused for callers that stop the run on either; those that can go on per request
+    (the background user's pushes) catch it and record each request as not delivered."""
+
+
 class ClientCredentialsToken:
     """An OAuth 2.0 client-credentials token, fetched once and reused until shortly before expiry."""
 
@@ -190,16 +222,24 @@ class ClientCredentialsToken:
         with self._lock:
             self._token = None
 
+    refused = "the token endpoint refused the client credentials"
+
+    def _sign_in(self) -> dict[str, Any]:
+        """The token request's body (a form here; a subclass may post JSON)."""
+        return {"data": {"grant_type": "client_credentials", "client_id": self.client_id,
+                         "client_secret": self._secret, "scope": self.scope}}
+
     def _fetch(self, s: requests.Session) -> None:
-        form = {"grant_type": "client_credentials", "client_id": self.client_id,
-                "client_secret": self._secret, "scope": self.scope}
+        body = self._sign_in()
         answers = send_with_retries(
-            ["token"], lambda _: {"token": request_answer(s, "POST", self.token_url, self.timeout_s, data=form)},
+            ["token"], lambda _: {"token": request_answer(s, "POST", self.token_url, self.timeout_s, **body)},
             RetryPolicy(attempts=3, max_seconds=30),
         )
         answer, _ = answers["token"]
+        if answer.retryable:  # no answer, or a server error, after the retries: not a refusal
+            raise SignInUnreachable(f"the sign-in at {self.token_url} got no good answer: {short_error(answer)}")
         if not answer.ok or not isinstance(answer.body, dict) or "access_token" not in answer.body:
-            raise CredentialsRefused(f"the token endpoint refused the client credentials: {short_error(answer)}")
+            raise CredentialsRefused(f"{self.refused}: {short_error(answer)}")
         self.fetched += 1
         self._token = answer.body["access_token"]
         lifetime = float(answer.body.get("expires_in", 3599))

@@ -21,6 +21,7 @@ import duckdb
 
 from lb_pipelines import clock
 from lb_pipelines.delivery.targets import DeliveryError, Receipt, Target
+from lb_pipelines.feeds.tokens import ensure_token_table
 
 SCHEMA = "delivery"
 
@@ -68,6 +69,7 @@ ConnectionFactory = Callable[[], Any]  # a context manager yielding a DuckDB con
 def ensure_delivery_tables(conn: duckdb.DuckDBPyConnection) -> None:
     for statement in _DDL:
         conn.execute(statement)
+    ensure_token_table(conn)  # the calendar feeds' tokens (lb_pipelines/feeds/tokens.py)
     shape = {
         table
         for (table,) in conn.execute(

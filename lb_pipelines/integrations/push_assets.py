@@ -74,11 +74,28 @@ def push(
     if report.failed:
         # Recorded as failed requests: nothing advanced for them, the next run sends them again.
         raise dg.Failure(
-            description=f"{slug}: {len(report.failed)} requests got no good answer from {adapter.description} "
-            "after their retries; the next run sends them again.",
+            description=_failure_description(slug, adapter.description, report),
             metadata={k: v for k, v in metadata.items() if not isinstance(v, dg.MarkdownMetadataValue)},
         )
     return with_problems_check(metadata, report.problems)
+
+
+FAILURE_LINES = 10  # problems named in a failed run's message (the alert e-mail shows it)
+
+
+def _failure_description(slug: str, target: str, report: PushReport) -> str:
+    """One message for the run's one alert e-mail: the requests that got no good answer first,
+    then the run's other problems, each on a line (ids only), up to FAILURE_LINES."""
+    ordered = sorted(report.problems, key=lambda p: p.kind != "not_delivered")
+    lines = [
+        f"{slug}: {len(report.failed)} requests got no good answer from {target} after their retries; "
+        f"the next run sends them again. {len(report.problems)} problems in this run:"
+    ]
+    lines += [f"  {p.kind}: {p.record}{' (' + p.field + ')' if p.field else ''}: {p.reason}"
+              for p in ordered[:FAILURE_LINES]]
+    if len(ordered) > FAILURE_LINES:
+        lines.append(f"  ... and {len(ordered) - FAILURE_LINES} more in delivery.problems")
+    return "\n".join(lines)
 
 
 def _metadata(integration: ApiPush, target: str, counts: dict[str, int], report: PushReport) -> dict[str, Any]:

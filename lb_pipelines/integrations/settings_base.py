@@ -65,6 +65,11 @@ class CommonSettings(Strict):
     delivery: Delivery = OutboxDelivery()
     alerts: AlertSettings = AlertSettings()
 
+    @property
+    def change_days_back(self) -> int:
+        """How far back a schedule change still concerns this integration (the change-log sensor)."""
+        return self.window.days_back
+
     @field_validator("cadence")
     @classmethod
     def _cron(cls, value: str) -> str:

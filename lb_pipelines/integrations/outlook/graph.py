@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from typing import Any, Mapping, Optional, Sequence
 from urllib.parse import quote
@@ -20,10 +19,11 @@ from lb_pipelines.delivery.http import (
     Answer,
     ClientCredentialsToken,
     CredentialsRefused,
+    LazySession,
+    env_secret,
     RetryPolicy,
     request_answer,
     send_with_retries,
-    session,
     short_error,
 )
 from lb_pipelines.integrations.outlook.desired import SLOT_PROPERTY, controlled
@@ -41,10 +41,7 @@ def _token(delivery) -> ClientCredentialsToken:
     with _TOKENS_LOCK:
         key = (delivery.token_url, delivery.client_id)
         if key not in _TOKENS:
-            name = delivery.client_secret_env
-            secret = os.environ.get(name or "")
-            if not secret:
-                raise CredentialsRefused(f"the environment variable {name} (client_secret_env) is not set")
+            secret = env_secret(delivery, "client_secret_env")
             _TOKENS[key] = ClientCredentialsToken(delivery.token_url, delivery.client_id, secret, delivery.scope,
                                                   delivery.timeout_s)
         return _TOKENS[key]
@@ -65,8 +62,7 @@ class GraphAdapter:
         self.chunk_size = delivery.batch_size
         self.max_in_flight = delivery.max_in_flight
         self.policy = RetryPolicy(attempts=delivery.attempts, max_seconds=delivery.max_retry_seconds)
-        self._session = None
-        self._session_lock = threading.Lock()
+        self._http = LazySession(delivery.workers + 4)
 
     # ---- the shape of each request
     @staticmethod
@@ -93,11 +89,6 @@ class GraphAdapter:
         return change.vendor_id
 
     # ---- sending
-    def _http(self):
-        with self._session_lock:
-            if self._session is None:
-                self._session = session(pool_size=self.delivery.workers + 4)
-            return self._session
 
     def _authorized(self, method: str, url: str, **kwargs: Any) -> Answer:
         """One request with the cached token; a 401 renews the token once, then is refused for good."""

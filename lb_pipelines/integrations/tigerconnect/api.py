@@ -14,17 +14,17 @@ web SDK; every URL is a setting, so a customer can adjust it and a test points i
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from typing import Any, Mapping, Optional, Sequence
 
 from lb_pipelines.delivery.http import (
     Answer,
     CredentialsRefused,
+    LazySession,
+    env_secret,
     RetryPolicy,
     request_answer,
     send_with_retries,
-    session,
     short_error,
 )
 from lb_pipelines.integrations.pushing import Change, DesiredState, Observed, TargetUnreadable
@@ -66,7 +66,7 @@ class TigerConnectAdapter:
         self.pushed_tokens = extra.pushed_tokens
         self.released = extra.released
         self.held: dict[str, list[Row]] = {}  # per zone read back: every row TigerConnect holds there
-        self._session = None
+        self._http = LazySession(delivery.workers + 4)
         self._lock = threading.Lock()
 
     # ---- the shape of each request
@@ -91,21 +91,8 @@ class TigerConnectAdapter:
         return tokens_id(self.tokens.get(change.target, ()))
 
     # ---- sending
-    def _http(self):
-        with self._lock:
-            if self._session is None:
-                self._session = session(pool_size=self.delivery.workers + 4)
-            return self._session
-
     def _auth(self) -> tuple[str, str]:
-        values = []
-        for key in ("username_env", "password_env"):
-            name = getattr(self.delivery, key)
-            value = os.environ.get(name or "")
-            if not value:
-                raise CredentialsRefused(f"the environment variable {name} ({key}) is not set")
-            values.append(value)
-        return values[0], values[1]
+        return env_secret(self.delivery, "username_env"), env_secret(self.delivery, "password_env")
 
     def _refused(self, answer: Answer) -> CredentialsRefused:
         return CredentialsRefused(
