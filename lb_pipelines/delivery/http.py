@@ -143,6 +143,33 @@ class LazySession:
             return self._session
 
 
+class VendorHttp:
+    """What every push adapter's HTTP side starts from: the vendor's base URL (the ledger's target
+    description, never a secret), its retry policy, its concurrency per target and a pooled session."""
+
+    def __init__(self, delivery: Any, vendor: str):
+        self.delivery = delivery
+        self.base_url = (getattr(delivery, "base_url", None) or "").rstrip("/")
+        self.description = self.base_url or f"{vendor} (no base_url set)"
+        self.max_in_flight = delivery.max_in_flight
+        self.policy = RetryPolicy(attempts=delivery.attempts, max_seconds=delivery.max_retry_seconds)
+        self._http = LazySession(delivery.workers + 4)
+
+    def _refused(self, answer: Answer) -> CredentialsRefused:
+        """What a 401 says about the credentials (each vendor names its own)."""
+        return CredentialsRefused(f"{self.description} refused the credentials ({short_error(answer)})")
+
+    def send_each(self, changes: Sequence[Any], send_one: Callable[[Any], Answer]) -> list[tuple[Any, Answer, int]]:
+        """One request per change, each retried on its own (`send_with_retries`); a 401 stops the run
+        (CredentialsRefused) since every other request would be refused too."""
+        by_id = {str(i): c for i, c in enumerate(changes)}
+        answered = send_with_retries(list(by_id), lambda pending: {p: send_one(by_id[p]) for p in pending}, self.policy)
+        for answer, _ in answered.values():
+            if answer.status == 401:
+                raise self._refused(answer)
+        return [(by_id[p], *answered[p]) for p in by_id]
+
+
 def env_secret(settings: Any, key: str) -> str:
     """The value of the environment variable a setting names (`password_env`, `token_env`), read only
     when a request is about to be sent; CredentialsRefused naming the variable, never a value."""

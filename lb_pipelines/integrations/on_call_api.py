@@ -27,9 +27,8 @@ from lb_pipelines.delivery.http import (
     Answer,
     ClientCredentialsToken,
     CredentialsRefused,
-    LazySession,
+    VendorHttp,
     env_secret,
-    RetryPolicy,
     SignInUnreachable,
     request_answer,
     send_with_retries,
@@ -93,15 +92,12 @@ def forget_tokens() -> None:
         _TOKENS.clear()
 
 
-class BackgroundUserClient:
+class BackgroundUserClient(VendorHttp):
     """Requests signed in as the background user, with the retries of `delivery.http`."""
 
-    def __init__(self, delivery, sign_in_path: str):
-        self.delivery = delivery
-        self.base_url = (delivery.base_url or "").rstrip("/")
+    def __init__(self, delivery, sign_in_path: str, vendor: str = "the vendor"):
+        super().__init__(delivery, vendor)
         self.sign_in_url = self.base_url + sign_in_path
-        self.policy = RetryPolicy(attempts=delivery.attempts, max_seconds=delivery.max_retry_seconds)
-        self.http = LazySession(delivery.workers + 4)
 
     def token(self) -> BackgroundUserToken:
         values = [env_secret(self.delivery, "username_env"), env_secret(self.delivery, "password_env")]
@@ -132,8 +128,8 @@ class BackgroundUserClient:
         return answer
 
     def _once(self, token: BackgroundUserToken, method: str, path: str, json_body: Any) -> Answer:
-        headers = {"Authorization": f"Bearer {token.get(self.http())}"}
-        return request_answer(self.http(), method, self.base_url + path, self.delivery.timeout_s,
+        headers = {"Authorization": f"Bearer {token.get(self._http())}"}
+        return request_answer(self._http(), method, self.base_url + path, self.delivery.timeout_s,
                               headers=headers, json=json_body)
 
     def with_retries(self, method: str, path: str, json_body: Any = None) -> tuple[Answer, int]:
@@ -166,11 +162,10 @@ class TeamListAdapter:
 
     def __init__(self, delivery, state: DesiredState, shape: TeamListShape):
         self.shape = shape
-        self.client = BackgroundUserClient(delivery, shape.sign_in_path)
+        self.client = BackgroundUserClient(delivery, shape.sign_in_path, shape.vendor)
         self.base_url = self.client.base_url
-        self.description = self.base_url or f"{shape.vendor} (no base_url set)"
+        self.description = self.client.description
         self.max_in_flight = delivery.max_in_flight
-        self.desired = {d.target: d.payload for d in state.objects}
 
     def request_of(self, change: Change) -> dict[str, Any]:
         path = self.shape.path(change.target)

@@ -19,9 +19,8 @@ from typing import Any, Mapping, Optional, Sequence
 from lb_pipelines.delivery.http import (
     Answer,
     CredentialsRefused,
-    LazySession,
+    VendorHttp,
     env_secret,
-    RetryPolicy,
     request_answer,
     send_with_retries,
     short_error,
@@ -45,22 +44,17 @@ def schedule_path(date: str) -> str:
     return f"/schedule/{date}"
 
 
-class AnesthesiaGoAdapter:
+class AnesthesiaGoAdapter(VendorHttp):
     """One PUT per date (chunk size 1); reads each date of the window back with a GET."""
 
     chunk_size = 1
     readable = True
 
     def __init__(self, delivery, state: DesiredState):
-        self.delivery = delivery
-        self.base_url = (delivery.base_url or "").rstrip("/")
-        self.description = self.base_url or "AnesthesiaGo (no base_url set)"
-        self.max_in_flight = delivery.max_in_flight
-        self.policy = RetryPolicy(attempts=delivery.attempts, max_seconds=delivery.max_retry_seconds)
+        super().__init__(delivery, "AnesthesiaGo")
         self.bodies: dict[str, Any] = {d.key: d.payload for d in state.objects}
         self.outside = state.outside if isinstance(state, AnesthesiaGoState) else {}
         self.held: dict[str, list[Provider]] = {}  # per date read back: its providers (none when 404)
-        self._http = LazySession(delivery.workers + 4)
         self._lock = threading.Lock()
 
     # ---- the shape of each request
@@ -95,16 +89,7 @@ class AnesthesiaGoAdapter:
 
     def send(self, target: str, changes: Sequence[Change]) -> list[tuple[Change, Answer, int]]:
         auth = self._auth()
-        by_date = {c.key: c for c in changes}
-
-        def send_once(pending: Sequence[str]) -> Mapping[str, Answer]:
-            return {d: self._request("PUT", d, auth, by_date[d].desired.payload) for d in pending}
-
-        answered = send_with_retries(list(by_date), send_once, self.policy)
-        for answer, _ in answered.values():
-            if answer.status == 401:
-                raise self._refused(answer)
-        return [(by_date[d], *answered[d]) for d in by_date]
+        return self.send_each(changes, lambda c: self._request("PUT", c.key, auth, c.desired.payload))
 
     # ---- reading back
     def read(self, target: str, read_range: Optional[tuple[dt.datetime, dt.datetime]]) -> list[Observed]:

@@ -62,9 +62,9 @@ class SpokAdapter:
     readable = True
 
     def __init__(self, delivery, state: DesiredState):
-        self.client = BackgroundUserClient(delivery, SIGN_IN_PATH)
+        self.client = BackgroundUserClient(delivery, SIGN_IN_PATH, VENDOR)
         self.base_url = self.client.base_url
-        self.description = self.base_url or f"{VENDOR} (no base_url set)"
+        self.description = self.client.description
         self.max_in_flight = delivery.max_in_flight
         self.roles_on_read = delivery.type == "shadow"  # a shadow shows the changes a missing role would stop
         self._roles: dict[str, Roles] = {}

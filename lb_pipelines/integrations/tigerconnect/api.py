@@ -20,9 +20,8 @@ from typing import Any, Mapping, Optional, Sequence
 from lb_pipelines.delivery.http import (
     Answer,
     CredentialsRefused,
-    LazySession,
+    VendorHttp,
     env_secret,
-    RetryPolicy,
     request_answer,
     send_with_retries,
     short_error,
@@ -45,18 +44,14 @@ CONTENT_TYPE = "text/csv; charset=utf-8"
 PREVIEW_COLUMNS = ["action", "zone", "JOB_TOKEN", "USER_ID", "START", "END"]
 
 
-class TigerConnectAdapter:
+class TigerConnectAdapter(VendorHttp):
     """One upload per time zone (chunk size 1); reads each zone back through the download."""
 
     chunk_size = 1
     readable = True
 
     def __init__(self, delivery, state: DesiredState):
-        self.delivery = delivery
-        self.base_url = (delivery.base_url or "").rstrip("/")
-        self.description = self.base_url or "TigerConnect (no base_url set)"
-        self.max_in_flight = delivery.max_in_flight
-        self.policy = RetryPolicy(attempts=delivery.attempts, max_seconds=delivery.max_retry_seconds)
+        super().__init__(delivery, "TigerConnect")
         # What each zone's upload says: its job tokens and rows (the desired CSV, parsed back).
         self.desired_rows: dict[str, list[Row]] = {d.target: parse_csv(d.payload) for d in state.objects}
         self.tokens: dict[str, frozenset[str]] = {
@@ -66,7 +61,6 @@ class TigerConnectAdapter:
         self.pushed_tokens = extra.pushed_tokens
         self.released = extra.released
         self.held: dict[str, list[Row]] = {}  # per zone read back: every row TigerConnect holds there
-        self._http = LazySession(delivery.workers + 4)
         self._lock = threading.Lock()
 
     # ---- the shape of each request
@@ -109,16 +103,7 @@ class TigerConnectAdapter:
 
     def send(self, target: str, changes: Sequence[Change]) -> list[tuple[Change, Answer, int]]:
         auth = self._auth()
-        by_id = {str(i): c for i, c in enumerate(changes)}
-
-        def send_once(pending: Sequence[str]) -> Mapping[str, Answer]:
-            return {p: self._post(UPLOAD_PATH, target, auth, self.request_of(by_id[p])["body"]) for p in pending}
-
-        answered = send_with_retries(list(by_id), send_once, self.policy)
-        for answer, _ in answered.values():
-            if answer.status == 401:
-                raise self._refused(answer)
-        return [(by_id[p], *answered[p]) for p in by_id]
+        return self.send_each(changes, lambda c: self._post(UPLOAD_PATH, target, auth, self.request_of(c)["body"]))
 
     # ---- reading back
     def read(self, target: str, read_range: Optional[tuple[dt.datetime, dt.datetime]]) -> list[Observed]:
