@@ -39,7 +39,8 @@ from lb_pipelines.integrations.on_call_api import forget_tokens
 from lb_pipelines.integrations.spok import INTEGRATION
 from lb_pipelines.integrations.spok.desired import SPOK_ZONES, spok_date, spok_instant
 from lb_pipelines.warehouse.resource import WarehouseResource
-from pipeline_helpers import metadata_of, step_failures, write_config
+from lb_pipelines.alerts.sensors import alert_on_run_failure
+from pipeline_helpers import evaluate_run_sensor, metadata_of, step_failures, write_config
 from tiny_system import TS, fresh, slot
 from warehouse_helpers import load_system, run_dbt
 
@@ -180,11 +181,11 @@ def remap(world, mapping: str) -> None:
     run_dbt(root / "warehouse.duckdb", "run", "--select", "export_spok")
 
 
-def push(world, tags: dict | None = None, expect_success: bool = True):
+def push(world, tags: dict | None = None, expect_success: bool = True, instance=None):
     result = dg.materialize(
         [api_push_asset(INTEGRATION)],
         resources={"warehouse": WarehouseResource(database=str(world["root"] / "warehouse.duckdb"))},
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, tags=tags or {},
+        instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False, tags=tags or {},
     )
     assert result.success == expect_success, step_failures(result)
     return result
@@ -225,14 +226,24 @@ def test_spok_dates_and_zones_by_hand():
     assert all(ZoneInfo(zone) for zone in SPOK_ZONES)
 
 
-def test_a_connection_refused_fails_the_run_and_marks_nothing(world):
+def test_a_connection_refused_fails_the_run_and_marks_nothing(world, smtp_env, monkeypatch):
     root, fake = world["root"], world["fake"]
+    monkeypatch.setenv("LB_ALERTS_TO", "admins@example.org")
     # A run on change (no reads), one attempt per request (each sign-in still tries three times).
     write_config(root / "config", "spok", settings_yaml(closed_port_url(), attempts=1), MAPPING)
+    instance = dg.DagsterInstance.ephemeral()
     try:
-        result = push(world, CHANGE_LOG_RUN, expect_success=False)
+        result = push(world, CHANGE_LOG_RUN, expect_success=False, instance=instance)
+        evaluate_run_sensor(alert_on_run_failure, instance, result.run_id)
     finally:
+        instance.dispose()
         write_config(root / "config", "spok", settings_yaml(fake.base_url), MAPPING)
+    # One alert e-mail for the run, listing the groups' requests that got no answer (ids only).
+    [mail] = smtp_env.messages
+    assert mail.rcpt_tos == ["admins@example.org"]
+    assert "8 requests got no good answer" in mail.body
+    assert mail.body.count("  not_delivered: team ") == 8, mail.body
+    assert "U11" not in mail.body and "Anesthesia On Call" not in mail.body
     [message] = step_failures(result)
     assert "8 requests got no good answer" in message and "the next run sends them again" in message, message
     assert "no answer from the server" in message and PASSWORD not in message
