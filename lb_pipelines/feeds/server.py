@@ -1,5 +1,5 @@
-"""The feed service: who is on call (JSON), each provider's calendar (iCalendar) and Vocera's team
-documents, over HTTP, read-only (`lb-pipelines serve`, `make serve`; see docs/feeds.md).
+"""The feed service: who is on call (JSON), each provider's calendar (iCalendar) and the team
+documents of the vendors that poll, over HTTP, read-only (`lb-pipelines serve`, `make serve`; see docs/feeds.md).
 
 It reads the BI copy of the warehouse, never the live one: DuckDB lets no other process open a
 file while a run writes it, so a feed request never waits for a run and never holds one up. Each
@@ -39,8 +39,14 @@ from werkzeug.wrappers import Request, Response
 
 from lb_pipelines import clock, settings
 from lb_pipelines.feeds.calendar import calendar_for_token
-from lb_pipelines.integrations.on_call import feed_entries, feed_teams, utc_text
-from lb_pipelines.integrations.vocera.api import SAFE_TEAM, teams_dir
+from lb_pipelines.integrations.on_call import (
+    SAFE_TEAM,
+    feed_entries,
+    feed_teams,
+    on_call_integrations,
+    published_teams_dir,
+    utc_text,
+)
 from lb_pipelines.warehouse.bi_publish import PUBLISHED_NAME
 from lb_pipelines.warehouse.sql import string_literal
 
@@ -236,7 +242,7 @@ ROUTES = Map(
         Rule("/oncall/now", endpoint="on_call_now", methods=["GET"]),
         Rule("/oncall", endpoint="on_call_day", methods=["GET"]),
         Rule("/calendars/<token>.ics", endpoint="calendar", methods=["GET"]),
-        Rule("/vocera/teams/<team_id>.json", endpoint="vocera_team", methods=["GET"]),
+        Rule("/<vendor>/teams/<team_id>.json", endpoint="team_document", methods=["GET"]),
     ],
     strict_slashes=False,
 )
@@ -261,12 +267,12 @@ class FeedApp:
         self,
         bi_copy: Optional[Path] = None,
         api_keys: Optional[tuple[str, ...]] = None,
-        vocera_dir: Optional[Path] = None,
         now: Callable[[], dt.datetime] = clock.now,
     ) -> None:
         self.bi = BiCopy(bi_copy or settings.bi_dir() / PUBLISHED_NAME)
         self.api_keys = api_keys_from_env() if api_keys is None else tuple(api_keys)
-        self.vocera_dir = vocera_dir or teams_dir()
+        # The vendors that poll (their push publishes one document per team), and where.
+        self.documents = {i.slug: published_teams_dir(i.slug) for i in on_call_integrations() if i.publishes_documents}
         self.now = now
 
     def __call__(self, environ, start_response):
@@ -359,15 +365,15 @@ class FeedApp:
             "Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer",
         })
 
-    def vocera_team(self, request: Request, team_id: str) -> Response:
-        if not SAFE_TEAM.match(team_id) or team_id.startswith("."):
+    def team_document(self, request: Request, vendor: str, team_id: str) -> Response:
+        folder = self.documents.get(vendor)
+        if folder is None or not SAFE_TEAM.match(team_id) or team_id.startswith("."):
             return error_response(404, "no such team document")
-        path = self.vocera_dir / f"{team_id}.json"
         try:
-            # conditional: Vocera's poller gets a 304 while the document is unchanged
-            response = send_file(path, request.environ, mimetype="application/json", max_age=0)
+            # conditional: the vendor's poller gets a 304 while the document is unchanged
+            response = send_file(folder / f"{team_id}.json", request.environ, mimetype="application/json", max_age=0)
         except (FileNotFoundError, IsADirectoryError):
-            return error_response(404, "no such team document (is the Vocera integration on and published?)")
+            return error_response(404, f"no such team document (is the {vendor} integration on and published?)")
         response.headers["Cache-Control"] = "no-cache"
         return response
 

@@ -14,13 +14,14 @@ here, in SQL, when a push is built or a feed request is answered:
   gap: never an entry, counted (and the feed says nobody);
 - a person without the vendor's id, unknown or inactive, is a problem row, never an entry.
 
-Each vendor is one integration folder (`spok/`, `perfectserve/`, ...) declared with
+Each vendor is one integration folder declared with
 `on_call_push`; its mapping is `assignment_id, team_id, role, priority` (the vendor is the folder).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, get_args
@@ -28,6 +29,7 @@ from typing import Any, Callable, Optional, get_args
 import duckdb
 from pydantic import Field
 
+from lb_pipelines import settings as paths
 from lb_pipelines.delivery.settings import PushDelivery
 from lb_pipelines.integrations.config_tables import SETTINGS_TABLE, mapping_table
 from lb_pipelines.integrations.declaration import DOCS_DIR, ApiPush, Triggers
@@ -268,7 +270,12 @@ def team_lists(
 @dataclass(frozen=True, kw_only=True)
 class OnCallPush(ApiPush):
     """A secure-messaging vendor: an API push whose rows are the on-call engine's (its export model
-    is `{{ on_call_rows(source(slug, 'mapping')) }}`); the feed serves every one of them."""
+    is `{{ on_call_rows(source(slug, 'mapping')) }}`); the feed serves every one of them.
+    `publishes_documents`: the vendor polls instead of being pushed to, so its push writes one
+    document per team into `published_teams_dir(slug)`, which the feed serves at
+    `/<slug>/teams/<team_id>.json`."""
+
+    publishes_documents: bool = False
 
     @property
     def docs_path(self) -> Path:
@@ -278,6 +285,7 @@ class OnCallPush(ApiPush):
 def on_call_push(
     *, slug: str, title: str, description: str, desired: Callable[..., DesiredState], adapter: Callable[..., Any],
     settings_model: type[OnCallSettings] = OnCallSettings, personal_preview_columns: frozenset[str] = frozenset(),
+    publishes_documents: bool = False,
 ) -> OnCallPush:
     return OnCallPush(
         slug=slug, title=title, description=description,
@@ -285,7 +293,16 @@ def on_call_push(
         models=(f"export_{slug}",), triggers=Triggers(cadence=True, change_log=True),
         desired=lambda conn, settings, occasion: desired(conn, settings, occasion.now),
         adapter=adapter, personal_preview_columns=personal_preview_columns,
+        publishes_documents=publishes_documents,
     )
+
+
+SAFE_TEAM = re.compile(r"^[A-Za-z0-9._-]{1,100}$")  # a team id that is safe as a file name and in a URL
+
+
+def published_teams_dir(slug: str) -> Path:
+    """Where a polled vendor's team documents are published (the feed service serves this folder)."""
+    return paths.outbox_dir() / slug / "teams"
 
 
 def on_call_integrations() -> list[OnCallPush]:

@@ -12,4 +12,5 @@ INTEGRATION = on_call_push(
     adapter=adapter,
     settings_model=VoceraSettings,
     personal_preview_columns=frozenset({"user"}),
+    publishes_documents=True,
 )

@@ -13,31 +13,21 @@ start and end so Vocera's poller decides who is on call at any moment between tw
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import orjson
 from pydantic import Field
 
-from lb_pipelines import settings as paths
 from lb_pipelines.delivery.http import Answer
 from lb_pipelines.delivery.settings import PushDelivery
 from lb_pipelines.delivery.targets import write_atomically
-from lb_pipelines.integrations.on_call import OnCallSettings, team_label, team_lists
+from lb_pipelines.integrations.on_call import SAFE_TEAM, OnCallSettings, published_teams_dir, team_label, team_lists
 from lb_pipelines.integrations.on_call_api import TeamListShape, preview_lists
 from lb_pipelines.integrations.pushing import Change, DesiredState, Observed, TargetUnreadable, content_hash
 
 SLUG = "vocera"
 SHAPE = TeamListShape(vendor="Vocera", sign_in_path="", team_path="/vocera/teams/{team_id}.json")
-SAFE_TEAM = re.compile(r"^[A-Za-z0-9._-]{1,100}$")  # a team id that is safe as a file name and a URL
-
-
-def teams_dir() -> Path:
-    """Where the published documents live (the feed service serves this folder)."""
-    return paths.outbox_dir() / SLUG / "teams"
-
-
 class VoceraDelivery(PushDelivery):
     """`http` publishes the documents for the feed to serve; `dry_run` (the default) writes what it
     would publish; `shadow` compares with what is published now. No connection keys: the feed is ours."""
@@ -61,7 +51,7 @@ class FeedPublisher:
     max_in_flight = 1
 
     def __init__(self, folder: Optional[Path] = None):
-        self.folder = folder or teams_dir()
+        self.folder = folder or published_teams_dir(SLUG)
         self.description = f"the on-call feed ({self.folder})"
 
     def path_of(self, team_id: str) -> Path:
