@@ -333,9 +333,14 @@ def run_push(
     found_drift: list[Drift] = []
     unreadable: dict[str, str] = {}
     observed_by_target: dict[str, list[Observed]] = {}
+    desired_keys = {(d.target, d.key) for d in state.objects}
+    # What this run answers for: what it wants, and what it holds that is still ours to delete. An
+    # object pushed before that is neither (a date that left the window, a zone no longer mapped,
+    # history kept) stands as last accepted: not read, not compared for drift, not forgotten.
+    in_scope = {k: p for k, p in pushed.items() if k in desired_keys or managed(p.start_at, k, state)}
     reads = mode == "shadow" or (mode == "http" and reconcile and adapter.readable)
     if reads:
-        targets = sorted({d.target for d in state.objects} | {p.target for p in pushed.values()} | state.targets)
+        targets = sorted({d.target for d in state.objects} | {p.target for p in in_scope.values()} | state.targets)
         observed_by_target, unreadable = _read_all(adapter, targets, state, workers)
         observed: dict[Key, Observed] = {}
         for target, objects in observed_by_target.items():
@@ -348,7 +353,7 @@ def run_push(
                     observed[key] = o
                 else:
                     extra.append(o)
-        found_drift = drift(pushed, observed, set(observed_by_target))
+        found_drift = drift(in_scope, observed, set(observed_by_target))
         # A target read back is compared with what it holds; one that could not be read, with the state.
         current = {k: v for k, v in pushed.items() if k[0] not in observed_by_target}
         current.update(observed)
@@ -385,11 +390,10 @@ def run_push(
                                    d.start_at, d.label))
         for d in the_plan.adopt
     ]
-    desired_keys = {(d.target, d.key) for d in state.objects}
     learned += [
         RequestRecord(str(uuid.uuid4()), p.target, p.key, p.label, "forget", None, None, None, 0, "adopted", None,
                       forget=True)
-        for (t, k), p in pushed.items()
+        for (t, k), p in in_scope.items()
         if t in observed_by_target and (t, k) not in current and (t, k) not in desired_keys
     ]
     record(learned)

@@ -27,7 +27,6 @@ from lb_pipelines.delivery.http import (
 )
 from lb_pipelines.integrations.anesthesiago.desired import (
     PROVIDER_FIELDS,
-    AnesthesiaGoState,
     Provider,
     body_hash,
     label_of,
@@ -53,7 +52,6 @@ class AnesthesiaGoAdapter(VendorHttp):
     def __init__(self, delivery, state: DesiredState):
         super().__init__(delivery, "AnesthesiaGo")
         self.bodies: dict[str, Any] = {d.key: d.payload for d in state.objects}
-        self.outside = state.outside if isinstance(state, AnesthesiaGoState) else {}
         self.held: dict[str, list[Provider]] = {}  # per date read back: its providers (none when 404)
         self._lock = threading.Lock()
 
@@ -94,8 +92,9 @@ class AnesthesiaGoAdapter(VendorHttp):
     # ---- reading back
     def read(self, target: str, read_range: Optional[tuple[dt.datetime, dt.datetime]]) -> list[Observed]:
         """Each date of the window as AnesthesiaGo holds it (a 404: nothing held, no object). Dates
-        pushed before that have left the window are not read: they stand as last accepted."""
-        found = [Observed(target, date, None, digest, None, label_of(date)) for date, digest in self.outside.items()]
+        pushed before that have left the window are not read: they stand as last accepted
+        (`pushing.run_push` compares only what the run wants or may delete)."""
+        found: list[Observed] = []
         if not self.bodies:
             return found
         auth = self._auth()

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
 
-from lb_pipelines.delivery.push_state import load_pushed
 from lb_pipelines.integrations.config_tables import mapping_table
 from lb_pipelines.integrations.exporting import person_problems_sql, problems_from
 from lb_pipelines.integrations.pushing import Desired, DesiredState, content_hash
@@ -60,14 +58,6 @@ WHERE slot_date BETWEEN CAST($first AS DATE) AND CAST($last AS DATE)
 # A problem row names its slot, assignment and date; the person by Lightning Bolt id only.
 PROBLEM_RECORD = """'slot ' || slot_id || ' (assignment ' || assignment_id || ', ' || strftime(slot_date, '%Y-%m-%d') || ')'"""
 PROBLEM_ORDER = "slot_date, start_at, assignment_id, slot_id"
-
-
-@dataclass
-class AnesthesiaGoState(DesiredState):
-    """The desired state, and `outside`: dates pushed before that have left the window, with the
-    hash last accepted there. Nothing of them is read, compared or sent any more."""
-
-    outside: dict[str, str] = field(default_factory=dict)
 
 
 def label_of(date: str) -> str:
@@ -124,7 +114,7 @@ def window_dates(zones: list[str], now: dt.datetime, days_back: int, days_forwar
     return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
-def desired_schedules(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime) -> AnesthesiaGoState:
+def desired_schedules(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime) -> DesiredState:
     id_field = settings.personnel_id_field  # one of a fixed list of column names (validated)
     zones = [z for (z,) in conn.execute(ZONES_SQL).fetchall()]
     dates = window_dates(zones, now, settings.window.days_back, settings.window.days_forward)
@@ -156,9 +146,7 @@ def desired_schedules(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetim
             params,
         ).fetchall()
     )
-    in_window = set(dates)
-    outside = {p.key: p.content_hash for p in load_pushed(conn, SLUG).values() if p.key not in in_window}
-    return AnesthesiaGoState(
+    return DesiredState(
         objects=objects,
         problems=problems,
         counts={
@@ -172,5 +160,4 @@ def desired_schedules(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetim
         span=(now, now),
         read_range=None,
         targets=frozenset({TARGET}),
-        outside=outside,
     )

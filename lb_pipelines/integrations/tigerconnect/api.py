@@ -59,7 +59,6 @@ class TigerConnectAdapter(VendorHttp):
         }
         extra = state if isinstance(state, TigerConnectState) else TigerConnectState(objects=[])
         self.pushed_tokens = extra.pushed_tokens
-        self.released = extra.released
         self.held: dict[str, list[Row]] = {}  # per zone read back: every row TigerConnect holds there
         self._lock = threading.Lock()
 
@@ -110,8 +109,6 @@ class TigerConnectAdapter(VendorHttp):
         """The zone's upload as TigerConnect holds it: its rows for the job tokens the last accepted
         upload covered (else the ones mapped now), in the desired's canonical form. Job tokens the
         push does not cover are someone else's: ignored (an upload overwrites per token)."""
-        if target in self.released:  # no longer mapped: nothing of ours to read or compare there
-            return [Observed(target, target, None, self.released[target], None, label_of(target))]
         auth = self._auth()
         answers = send_with_retries(
             ["read"], lambda _: {"read": self._post(DOWNLOAD_PATH, target, auth)}, self.policy

@@ -67,13 +67,11 @@ class TigerConnectState(DesiredState):
 
     `pushed_tokens`: per zone, the job tokens the last accepted upload covered (kept as the pushed
     state's vendor_id: TigerConnect has no object id), so a reconcile compares the target with the
-    last push over the same tokens and a mapping change is not taken for drift.
-    `released`: zones pushed before that the mapping no longer names, with the hash last accepted
-    there: the push owns nothing there any more, so nothing is read, compared or sent.
+    last push over the same tokens and a mapping change is not taken for drift. (A zone the mapping
+    no longer names is nothing of the push's any more: `pushing.run_push` neither reads nor sends it.)
     """
 
     pushed_tokens: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    released: dict[str, str] = field(default_factory=dict)
 
 
 def row_order(row: Row) -> tuple[str, str, str, str]:
@@ -168,7 +166,6 @@ def desired_uploads(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime)
     )
     pushed = {p.target: p for p in load_pushed(conn, SLUG).values() if p.key == p.target}
     pushed_tokens = {zone: t for zone, p in pushed.items() if (t := tokens_of_id(p.vendor_id)) is not None}
-    released = {zone: p.content_hash for zone, p in pushed.items() if zone not in tokens}
     return TigerConnectState(
         objects=objects,
         problems=problems,
@@ -186,5 +183,4 @@ def desired_uploads(conn: duckdb.DuckDBPyConnection, settings, now: dt.datetime)
         read_range=None,
         targets=frozenset(tokens),
         pushed_tokens=pushed_tokens,
-        released=released,
     )
