@@ -11,9 +11,10 @@ export PATH := $(BIN):$(PATH)
 PORT ?= 3000
 FEED_PORT ?= 8090
 PROVIDERS ?= 2000
+ROWS ?= 20000
 DAYS ?= 365
 
-.PHONY: run test dev serve prepare bench bench-exports bench-latency bench-outlook bench-feed sample docs clean
+.PHONY: run test dev serve prepare bench bench-exports bench-latency bench-outlook bench-feed bench-import sample docs clean
 
 run: prepare ## materialize everything on the bundled sample and print where things are
 	$(BIN)/lb-pipelines run
@@ -49,6 +50,9 @@ bench-outlook: prepare ## push PROVIDERS x DAYS of Outlook events to the local G
 
 bench-feed: prepare ## the feed service on the bundled sample's BI copy: p50/p95/max ms per endpoint
 	$(BIN)/python bench/feed.py --requests 500
+
+bench-import: prepare ## import a ROWS-row HR file into the simulator over HTTP: dry run, import, duplicate; rows/s and PATCHes
+	$(BIN)/python bench/demographic_import.py --rows $(ROWS)
 
 sample: $(STAMP) ## regenerate the bundled sample (see data/sample/README.md)
 	$(BIN)/lb-generate --out data/sample --providers 150 --days 212 --seed 2026 \

@@ -93,12 +93,13 @@ def run() -> int:
     success = bool(outcomes) and all(o.status in ("SUCCESS", "NOT RUN") for o in outcomes)
 
     warehouse = settings.warehouse_path()
-    counts, deliveries, unreadable = {}, [], None
+    counts, deliveries, imports, unreadable = {}, [], [], None
     run_ids = [o.run_id for o in outcomes if o.run_id]
     try:
         if warehouse.exists():
             counts = _table_counts(warehouse)
             deliveries = _deliveries(warehouse, run_ids)
+            imports = _imports(warehouse, run_ids)
     except Exception as exc:  # e.g. another process is writing it: the summary still comes
         unreadable = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     summary = {
@@ -116,6 +117,9 @@ def run() -> int:
         "tables": counts,
         "deliveries": [
             {"integration": i, "file": f, "status": st, "location": loc} for i, f, st, loc in deliveries
+        ],
+        "imports": [
+            {"integration": i, "file": f, "status": st, "rows": n, "report": rep} for i, f, st, n, rep in imports
         ],
     }
     summary_path = settings.dagster_home() / "last_run.json"
@@ -138,6 +142,9 @@ def run() -> int:
     print("  status:       lb-pipelines status (last deliveries, open problems)")
     for integration, file_name, status, location in deliveries:
         print(f"  delivered:    {integration:<22} {status:<9} {location or file_name}")
+    for integration, file_name, status, rows, report in imports:
+        print(f"  imported:     {integration:<22} {status:<9} {file_name} ({rows} rows), report {report}")
+        _show_report(report)
     failures = failure_lines(outcomes)
     if failures:
         print("", *failures, sep="\n", file=sys.stderr)
@@ -241,6 +248,47 @@ def _deliveries(warehouse: Path, run_ids: list[str]) -> list[tuple]:
             "WHERE run_id IN (SELECT unnest($ids)) ORDER BY delivered_at",
             {"ids": run_ids},
         ).fetchall()
+
+
+def _imports(warehouse: Path, run_ids: list[str]) -> list[tuple]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        present = conn.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'delivery' AND table_name = 'inbound_files'"
+        ).fetchall()[0][0]
+        if not present:
+            return []
+        return conn.execute(
+            "SELECT integration, file_name, status, rows, report_location FROM delivery.inbound_files "
+            "WHERE run_id IN (SELECT unnest($ids)) ORDER BY finished_at",
+            {"ids": run_ids},
+        ).fetchall()
+
+
+REPORT_LINES_SHOWN = 25
+
+
+def _show_report(location: str | None) -> None:
+    """A small import report in full (the bundled sample's); a large one by its outcome counts."""
+    import csv
+
+    path = Path(location) if location else None
+    if path is None or not path.is_file():
+        return
+    with path.open(newline="") as report:
+        rows = list(csv.reader(report))
+    if len(rows) <= REPORT_LINES_SHOWN + 1:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]  # the reason is last
+        for row in rows:
+            print("      " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+        return
+    outcomes: dict[str, int] = {}
+    column = rows[0].index("outcome") if "outcome" in rows[0] else -1
+    for row in rows[1:]:
+        outcomes[row[column]] = outcomes.get(row[column], 0) + 1
+    print("      " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
 
 
 def dev(port: int) -> int:

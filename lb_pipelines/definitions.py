@@ -9,6 +9,7 @@ import dagster as dg
 from lb_pipelines.alerts import alert_sensors
 from lb_pipelines.automation import MAIN_JOB, PAY_PERIOD_JOB
 from lb_pipelines.automation.change_log_sensor import build_change_log_sensor
+from lb_pipelines.automation.inbound_sensor import inbound_sensor
 from lb_pipelines.automation.jobs import WAREHOUSE_WRITE_TAG, integration_job
 from lb_pipelines.automation.pay_period_partitions import PAY_PERIODS
 from lb_pipelines.automation.schedules import integration_schedules
@@ -58,6 +59,7 @@ def build_definitions() -> dg.Definitions:
         schedules=integration_schedules(declared, jobs),
         sensors=[
             build_change_log_sensor([jobs[i.slug] for i in declared if i.triggers.change_log]),
+            *(inbound_sensor(i, jobs[i.slug]) for i in declared if i.triggers.inbound_file),
             *alert_sensors(),
         ],
         # DuckDB has one writer at a time: steps that write the warehouse run one after the

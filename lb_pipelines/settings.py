@@ -52,6 +52,11 @@ def outbox_dir() -> Path:
     return _path("LB_OUTBOX_DIR", DATA_DIR / "outbox")
 
 
+def inbound_dir() -> Path:
+    """Where other systems drop files for us: one folder per inbound integration (the demographic import)."""
+    return _path("LB_INBOUND_DIR", DATA_DIR / "inbound")
+
+
 def dagster_home() -> Path:
     return _path("DAGSTER_HOME", DATA_DIR / "dagster_home")
 

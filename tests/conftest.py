@@ -30,6 +30,7 @@ WRITABLE_PATHS = {
     "LB_WAREHOUSE": "warehouse.duckdb",
     "LB_BI_DIR": "bi",
     "LB_OUTBOX_DIR": "outbox",
+    "LB_INBOUND_DIR": "inbound",
     "DAGSTER_HOME": "dagster_home",
 }
 _SESSION_DIR = pytest.StashKey[Path]()
@@ -130,6 +131,7 @@ def sample_make_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                     "LB_WINDOW_DAYS_FORWARD", "LB_SMTP_HOST", "LB_ALERTS_TO", "LB_AUTOMATION"):
             env.delenv(var, raising=False)
         _point_writable_paths_into(root, env.setenv)
+        shutil.copytree(REPO_DATA / "inbound", root / WRITABLE_PATHS["LB_INBOUND_DIR"])  # the bundled drop, as cloned
         env.setenv("LB_SOURCE_DIR", str(REPO_DATA / "sample"))
         env.setenv("LB_CONFIG_DIR", str(REPO_DATA / "config"))
         env.setenv("LB_NOW", manifest["as_of"])

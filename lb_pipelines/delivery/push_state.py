@@ -89,6 +89,21 @@ def record_requests(
     """The requests' ledger rows and the state they move, in one transaction (the caller serializes)."""
     if not records:
         return
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        insert_requests(conn, integration, run_id, records, at)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def insert_requests(
+    conn: duckdb.DuckDBPyConnection, integration: str, run_id: str, records: Sequence[RequestRecord], at: Any
+) -> None:
+    """record_requests' statements, inside the caller's transaction."""
+    if not records:
+        return
     ledger = {
         name: [getattr(r, name) for r in records]
         for name in ("request_id", "target", "key", "label", "action", "method", "path", "status", "attempts",
@@ -96,35 +111,29 @@ def record_requests(
     }
     forget = [(r.target, r.key) for r in records if r.forget]
     keep = [r.state for r in records if r.state is not None]
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    conn.execute(
+        f"""INSERT INTO {SCHEMA}.request_ledger
+            SELECT unnest($request_id), $integration, $run_id, unnest($target), unnest($key), unnest($label),
+                unnest($action), unnest($method), unnest($path), unnest($status), unnest($attempts),
+                unnest($outcome), unnest($error), $at""",
+        {**ledger, "integration": integration, "run_id": run_id, "at": at},
+    )
+    gone = forget + [(s.target, s.key) for s in keep]
+    if gone:
         conn.execute(
-            f"""INSERT INTO {SCHEMA}.request_ledger
-                SELECT unnest($request_id), $integration, $run_id, unnest($target), unnest($key), unnest($label),
-                    unnest($action), unnest($method), unnest($path), unnest($status), unnest($attempts),
-                    unnest($outcome), unnest($error), $at""",
-            {**ledger, "integration": integration, "run_id": run_id, "at": at},
+            f"""DELETE FROM {SCHEMA}.pushed_state USING (SELECT unnest($targets) AS t, unnest($keys) AS k) AS gone
+                WHERE integration = $integration AND target = gone.t AND object_key = gone.k""",
+            {"integration": integration, "targets": [t for t, _ in gone], "keys": [k for _, k in gone]},
         )
-        gone = forget + [(s.target, s.key) for s in keep]
-        if gone:
-            conn.execute(
-                f"""DELETE FROM {SCHEMA}.pushed_state USING (SELECT unnest($targets) AS t, unnest($keys) AS k) AS gone
-                    WHERE integration = $integration AND target = gone.t AND object_key = gone.k""",
-                {"integration": integration, "targets": [t for t, _ in gone], "keys": [k for _, k in gone]},
-            )
-        if keep:
-            conn.execute(
-                f"""INSERT INTO {SCHEMA}.pushed_state
-                    SELECT $integration, unnest($target), unnest($key), unnest($vendor_id), unnest($hash),
-                        unnest($start_at), unnest($label), $at""",
-                {
-                    "integration": integration, "at": at,
-                    "target": [s.target for s in keep], "key": [s.key for s in keep],
-                    "vendor_id": [s.vendor_id for s in keep], "hash": [s.content_hash for s in keep],
-                    "start_at": [s.start_at for s in keep], "label": [s.label for s in keep],
-                },
-            )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    if keep:
+        conn.execute(
+            f"""INSERT INTO {SCHEMA}.pushed_state
+                SELECT $integration, unnest($target), unnest($key), unnest($vendor_id), unnest($hash),
+                    unnest($start_at), unnest($label), $at""",
+            {
+                "integration": integration, "at": at,
+                "target": [s.target for s in keep], "key": [s.key for s in keep],
+                "vendor_id": [s.vendor_id for s in keep], "hash": [s.content_hash for s in keep],
+                "start_at": [s.start_at for s in keep], "label": [s.label for s in keep],
+            },
+        )

@@ -15,6 +15,7 @@ connection is retried with backoff, since the next attempt may well succeed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -25,6 +26,7 @@ import socket
 import stat
 import time
 from pathlib import Path
+from typing import Iterator
 
 import paramiko
 import tenacity
@@ -68,8 +70,6 @@ class SftpTarget:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.description = f"sftp://{settings.username}@{settings.host}:{settings.port}/{settings.remote_dir}"
-        # How known_hosts names this server (OpenSSH brackets a port other than 22).
-        self._host_key_name = settings.host if settings.port == 22 else f"[{settings.host}]:{settings.port}"
 
     def deliver(self, integration: str, file_name: str, content: bytes) -> Receipt:
         if not file_name or "/" in file_name or file_name in (".", ".."):
@@ -107,49 +107,15 @@ class SftpTarget:
         return Receipt(self.description, final, len(content), digest)
 
     def _credentials(self) -> dict:
-        """Connect arguments for the one configured credential, read from the environment now."""
-        s = self.settings
-        variable = s.password_env or s.key_path_env
-        value = os.environ.get(variable or "")
-        if not value:
-            kind = "password" if s.password_env else "private key path"
-            raise DeliveryError(f"{self.description}: environment variable {variable} ({kind}) is not set")
-        if s.password_env:
-            return {"password": value}
-        try:
-            return {"pkey": paramiko.PKey.from_path(value)}
-        except FileNotFoundError:
-            reason = "no such file"
-        except PermissionError:
-            reason = "permission denied"
-        except (TypeError, paramiko.PasswordRequiredException):
-            reason = "the key is protected by a passphrase, which is not supported"
-        except Exception as exc:  # the loaders' messages may quote the file: say only what kind of error
-            reason = f"not a usable RSA, ECDSA or Ed25519 private key ({type(exc).__name__})"
-        raise DeliveryError(f"{self.description}: private key {value} (from {variable}): {reason}") from None
+        return credentials_of(self.settings, self.description)
 
     def _known_hosts(self) -> str:
-        path = os.path.expanduser(self.settings.known_hosts)
-        if not Path(path).is_file():
-            raise DeliveryError(
-                f"{self.description}: known_hosts file {path} not found: "
-                "refusing to connect to an unverified host"
-            )
-        return path
+        return known_hosts_of(self.settings, self.description)
 
     def _attempt(self, credentials, known_hosts, file_name, final, content, digest, leftovers) -> None:
-        s = self.settings
         client = paramiko.SSHClient()
         try:
-            client.load_host_keys(known_hosts)
-            client.set_missing_host_key_policy(paramiko.RejectPolicy())
-            client.connect(
-                s.host, port=s.port, username=s.username, allow_agent=False, look_for_keys=False,
-                timeout=s.timeout_s, banner_timeout=s.timeout_s, auth_timeout=s.timeout_s,
-                channel_timeout=s.timeout_s, **credentials,
-            )
-            sftp = client.open_sftp()
-            sftp.get_channel().settimeout(s.timeout_s)
+            sftp = _open(client, self.settings, credentials, known_hosts)
             while leftovers:
                 _remove_quietly(sftp, leftovers.pop())
             folder = posixpath.dirname(final)
@@ -192,28 +158,8 @@ class SftpTarget:
             log.info("%s: removed %d leftover temporary file(s) of killed uploads", self.description, removed)
 
     def _classify(self, exc: Exception, file_name: str, known_hosts: str) -> Exception:
-        """A DeliveryError for what another attempt cannot fix, else a _Retryable."""
-        s = self.settings
-        where = self.description
-        if isinstance(exc, paramiko.BadHostKeyException):
-            return DeliveryError(
-                f"{where}: host key for {self._host_key_name} does not match known_hosts ({known_hosts}): "
-                "refusing to connect"
-            )
-        if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc):
-            return DeliveryError(
-                f"{where}: host {self._host_key_name} is not in known_hosts ({known_hosts}): "
-                "refusing to connect"
-            )
-        if isinstance(exc, paramiko.AuthenticationException) and "timeout" not in str(exc).lower():
-            source = f"password from {s.password_env}" if s.password_env else f"key from {s.key_path_env}"
-            return DeliveryError(f"{where}: login refused for user {s.username} ({source})")
-        if isinstance(exc, (FileNotFoundError, PermissionError)):  # SFTP status: no folder, no permission
-            return DeliveryError(f"{where}: cannot write {file_name}: {exc.strerror or exc}")
-        if isinstance(exc, (OSError, EOFError, paramiko.SSHException)):
-            text = (getattr(exc, "strerror", None) or str(exc)).strip().rstrip(":") or "connection dropped"
-            return _Retryable(f"{text} ({type(exc).__name__})")
-        return DeliveryError(f"{where}: upload of {file_name} failed: {type(exc).__name__}: {exc}")
+        return classify(exc, self.settings, self.description, f"cannot write {file_name}",
+                        f"upload of {file_name} failed", known_hosts)
 
     def _log_retry(self, integration: str, file_name: str, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -222,6 +168,87 @@ class SftpTarget:
             integration, file_name, self.description, state.attempt_number, self.settings.retries + 1,
             getattr(exc, "reason", exc), state.upcoming_sleep,
         )
+
+
+
+def credentials_of(s: SftpDelivery, where: str) -> dict:
+    """Connect arguments for the one configured credential, read from the environment now."""
+    variable = s.password_env or s.key_path_env
+    value = os.environ.get(variable or "")
+    if not value:
+        kind = "password" if s.password_env else "private key path"
+        raise DeliveryError(f"{where}: environment variable {variable} ({kind}) is not set")
+    if s.password_env:
+        return {"password": value}
+    try:
+        return {"pkey": paramiko.PKey.from_path(value)}
+    except FileNotFoundError:
+        reason = "no such file"
+    except PermissionError:
+        reason = "permission denied"
+    except (TypeError, paramiko.PasswordRequiredException):
+        reason = "the key is protected by a passphrase, which is not supported"
+    except Exception as exc:  # the loaders' messages may quote the file: say only what kind of error
+        reason = f"not a usable RSA, ECDSA or Ed25519 private key ({type(exc).__name__})"
+    raise DeliveryError(f"{where}: private key {value} (from {variable}): {reason}") from None
+
+
+def known_hosts_of(s: SftpDelivery, where: str) -> str:
+    path = os.path.expanduser(s.known_hosts)
+    if not Path(path).is_file():
+        raise DeliveryError(f"{where}: known_hosts file {path} not found: refusing to connect to an unverified host")
+    return path
+
+
+def _open(client: paramiko.SSHClient, s: SftpDelivery, credentials: dict, known_hosts: str) -> paramiko.SFTPClient:
+    client.load_host_keys(known_hosts)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        s.host, port=s.port, username=s.username, allow_agent=False, look_for_keys=False,
+        timeout=s.timeout_s, banner_timeout=s.timeout_s, auth_timeout=s.timeout_s,
+        channel_timeout=s.timeout_s, **credentials,
+    )
+    sftp = client.open_sftp()
+    sftp.get_channel().settimeout(s.timeout_s)
+    return sftp
+
+
+def classify(exc: Exception, s: SftpDelivery, where: str, refused: str, failed: str, known_hosts: str) -> Exception:
+    """A DeliveryError for what another attempt cannot fix, else a _Retryable. `refused`: what a
+    missing file or permission stops ("cannot write x"); `failed`: what did not happen."""
+    host_key_name = s.host if s.port == 22 else f"[{s.host}]:{s.port}"  # as known_hosts names it
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return DeliveryError(
+            f"{where}: host key for {host_key_name} does not match known_hosts ({known_hosts}): refusing to connect"
+        )
+    if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in str(exc):
+        return DeliveryError(f"{where}: host {host_key_name} is not in known_hosts ({known_hosts}): refusing to connect")
+    if isinstance(exc, paramiko.AuthenticationException) and "timeout" not in str(exc).lower():
+        source = f"password from {s.password_env}" if s.password_env else f"key from {s.key_path_env}"
+        return DeliveryError(f"{where}: login refused for user {s.username} ({source})")
+    if isinstance(exc, (FileNotFoundError, PermissionError)):  # SFTP status: no folder, no permission
+        return DeliveryError(f"{where}: {refused}: {exc.strerror or exc}")
+    if isinstance(exc, (OSError, EOFError, paramiko.SSHException)):
+        text = (getattr(exc, "strerror", None) or str(exc)).strip().rstrip(":") or "connection dropped"
+        return _Retryable(f"{text} ({type(exc).__name__})")
+    return DeliveryError(f"{where}: {failed}: {type(exc).__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def connected_sftp(s: SftpDelivery, where: str, what: str = "the folder") -> Iterator[paramiko.SFTPClient]:
+    """One verified SFTP session (no retries: a reader tries again at its next look). Every failure,
+    of the connection or inside the block, is a DeliveryError naming the server and the reason."""
+    credentials, known_hosts = credentials_of(s, where), known_hosts_of(s, where)
+    client = paramiko.SSHClient()
+    try:
+        yield _open(client, s, credentials, known_hosts)
+    except DeliveryError:
+        raise
+    except Exception as exc:
+        error = classify(exc, s, where, f"cannot read {what}", f"reading {what} failed", known_hosts)
+        raise (error if isinstance(error, DeliveryError) else DeliveryError(f"{where}: {error}")) from exc
+    finally:
+        client.close()
 
 
 def _create(sftp: paramiko.SFTPClient, path: str) -> float:

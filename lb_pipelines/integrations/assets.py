@@ -1,7 +1,6 @@
 """One factory per kind of integration: a declaration in, its Dagster assets out.
 
-File exports are built here; the API-push and inbound-import kinds get theirs with the
-integrations that need them. Every asset an integration owns carries its group (the slug) and
+Every asset an integration owns carries its group (the slug) and
 the tags `lb/integration` and `lb/kind`.
 """
 
@@ -11,9 +10,11 @@ from dagster_duckdb import DuckDBResource
 from lb_pipelines import clock
 from lb_pipelines.automation.pay_period_partitions import PAY_PERIODS
 from lb_pipelines.automation.pay_periods import pay_period_from_key
-from lb_pipelines.integrations.declaration import ApiPush, FileExport, Integration, Occasion
+from lb_pipelines.integrations.declaration import ApiPush, FileExport, InboundImport, Integration, Occasion
 from lb_pipelines.integrations.exporting import deliver_export, enabled_config, not_enabled, problems_check_spec
+from lb_pipelines.integrations.import_assets import import_files
 from lb_pipelines.integrations.push_assets import push
+from lb_pipelines.lightning_bolt.source.resource import LightningBoltResource
 from lb_pipelines.lightning_bolt.source.contract import Window
 from lb_pipelines.warehouse.raw_assets import raw_asset_key
 from lb_pipelines.warehouse.raw_load import window_is_loaded
@@ -86,10 +87,34 @@ def api_push_asset(integration: ApiPush) -> dg.AssetsDefinition:
     return _pushed
 
 
+class InboundFileConfig(dg.Config):
+    """Which waiting file to import (the sensor names it); empty: every whole file in the drop."""
+
+    file: str = ""
+
+
+def inbound_import_asset(integration: InboundImport) -> dg.AssetsDefinition:
+    """The asset that imports the files waiting in the integration's drop (or the one named)."""
+
+    @_output_asset(integration, {"csv", "api"})
+    def _imported(
+        context: dg.AssetExecutionContext, config: InboundFileConfig, warehouse: DuckDBResource,
+        lightning_bolt: LightningBoltResource,
+    ) -> dg.MaterializeResult:
+        settings_config = enabled_config(integration)
+        if settings_config is None:
+            return not_enabled(integration.slug)
+        return import_files(context, warehouse, integration, settings_config.settings, lightning_bolt.open, config.file)
+
+    return _imported
+
+
 def integration_assets(integration: Integration) -> list[dg.AssetsDefinition]:
     """The integration's own assets (its config asset is built with every other's)."""
     if isinstance(integration, FileExport):
         return [file_export_asset(integration)]
     if isinstance(integration, ApiPush):
         return [api_push_asset(integration)]
+    if isinstance(integration, InboundImport):
+        return [inbound_import_asset(integration)]
     raise NotImplementedError(f"{integration.slug}: no asset factory for kind {integration.kind!r} yet")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from lb_pipelines.integrations.exporting import ExportFile
+    from lb_pipelines.integrations.import_assets import ImportReport, ImportRun
     from lb_pipelines.integrations.pushing import DesiredState, PushAdapter
 
 S = TypeVar("S", bound=CommonSettings)
@@ -92,7 +93,7 @@ class Integration(Generic[S, R]):
 
     @property
     def job_name(self) -> str:
-        return f"{self.slug}_export"
+        return f"{self.slug}_{'import' if self.kind == 'inbound_import' else 'export'}"
 
     @property
     def config_key(self) -> dg.AssetKey:
@@ -148,3 +149,17 @@ class ApiPush(Integration[S, R]):
     adapter: MakeAdapter  # (settings, desired state) → the vendor's adapter (reads secrets only when sending)
     personal_preview_columns: frozenset[str] = frozenset()  # masked in the asset's preview
     kind: Kind = field(default="api_push", init=False)
+
+
+ImportFile = Callable[["ImportRun"], "ImportReport"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundImport(Integration[S, R]):
+    """Files another system drops (a folder or SFTP; settings key `inbound`), each applied once and
+    then moved to processed/ or failed/ with its report (`import_assets.py`); the integration's
+    `import_file` reads one file and applies its rows, journaling each as it goes."""
+
+    import_file: ImportFile  # (the run: file, settings, warehouse, source) → the report
+    report_columns: tuple[str, ...]  # the report CSV's columns, one row per line of the file
+    kind: Kind = field(default="inbound_import", init=False)

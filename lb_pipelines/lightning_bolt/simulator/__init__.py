@@ -3,7 +3,7 @@
 Lets the pipeline run end to end without the real service: OAuth client credentials with
 expiring tokens and refresh, cursor paging, window filters, schedule and personnel writes
 (in memory; the files are never modified), and faults injected on request (429 with
-Retry-After, 500, slow answers, connections dropped mid-body).
+Retry-After, 500, a 422 refusal, slow answers, connections dropped mid-body).
 
     with Simulator("data/sample") as sim:
         sim.inject(path="/api/v1/slots", kind="429", times=1, retry_after=1.0)
@@ -37,7 +37,7 @@ from lb_pipelines.lightning_bolt.simulator.store import SimulatorStore, SourceLo
 
 __all__ = ["FaultRule", "Simulator", "SourceLoadError", "main"]
 
-FAULT_KINDS = ("429", "500", "slow", "drop")
+FAULT_KINDS = ("429", "500", "422", "slow", "drop")  # 422: a refusal (a write the server will not take)
 _SENSITIVE_PARAM = re.compile(r'(?i)((?:[a-z_]*token|[a-z_]*secret|password|code)=)[^&\s"]*')
 
 

@@ -220,6 +220,8 @@ class Handler(BaseHTTPRequestHandler):
                         429, {"error": "rate_limited", "message": "too many requests"},
                         ("Retry-After", _seconds(fault.retry_after)),
                     )
+                elif fault is not None and fault.kind == "422":
+                    reply = json_reply(422, {"error": "unprocessable", "message": "injected refusal"})
                 elif fault is not None and fault.kind == "500":
                     reply = json_reply(500, {"error": "internal_error", "message": "injected fault"})
                 else:

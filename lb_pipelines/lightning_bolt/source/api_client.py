@@ -62,6 +62,19 @@ class ApiError(RuntimeError):
         self.attempts = attempts
 
 
+class AnswerLost(ApiError):
+    """A write was sent, or may have been, and no answer came: whether it took effect is unknown.
+    Not retried here (the caller reads the record back instead of writing it twice)."""
+
+
+def _surely_unsent(exc: BaseException) -> bool:
+    """A failure before the request left: no connection was ever made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if isinstance(exc, requests.ConnectionError) and exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
+
+
 class _Transient(Exception):
     """A failure worth another attempt; `retry_after` is the server's own wait (429)."""
 
@@ -166,7 +179,10 @@ class ApiClient:
     def patch_personnel(self, personnel_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Change writable fields of one person; returns the updated, checked record.
 
-        The body sets absolute values, so a retried PATCH leaves the same record behind.
+        The body sets absolute values, so a retried PATCH leaves the same record behind; still, a
+        PATCH whose answer was lost raises AnswerLost rather than being sent again, so the caller
+        can read the person back and send it only if it did not arrive. 429, 5xx and a refused
+        connection are retried as for reads (the server says, or it is sure, nothing was applied).
         """
         unknown = sorted(set(changes) - set(PATCHABLE_PERSONNEL_FIELDS))
         if unknown or not changes:
@@ -248,7 +264,10 @@ class ApiClient:
             )
         except _CONNECTION_FAILURES as exc:
             # The class only: requests' own messages carry the full URL.
-            raise _Transient(f"{type(exc).__name__} on {method} {self._path(endpoint)}") from exc
+            what = f"{type(exc).__name__} on {method} {self._path(endpoint)}"
+            if method == "PATCH" and not _surely_unsent(exc):
+                raise AnswerLost(method, self._path(endpoint), f"no answer ({what})", attempts=attempt) from None
+            raise _Transient(what) from exc
         log.debug("%s -> HTTP %s (attempt %d)", label, response.status_code, attempt)
         return response
 

@@ -24,6 +24,8 @@ class LightningBoltResource(dg.ConfigurableResource):
     client_id_env: str = "LB_CLIENT_ID"
     client_secret_env: str = "LB_CLIENT_SECRET"
     page_size: int = 1000
+    max_attempts: int = 6  # per request, the first included (5xx, connection errors, 429)
+    backoff_initial: float = 0.5  # seconds before the first retry; doubles, with jitter
 
     def open(self) -> LightningBoltSource:
         api_url = self.api_url or settings.api_url()
@@ -42,4 +44,6 @@ class LightningBoltResource(dg.ConfigurableResource):
             os.environ[self.client_id_env],
             os.environ[self.client_secret_env],
             page_size=self.page_size,
+            max_attempts=self.max_attempts,
+            backoff_initial=self.backoff_initial,
         )
