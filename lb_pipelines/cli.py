@@ -234,37 +234,30 @@ def _current_pay_periods(instance) -> tuple[dict[str, str], str | None]:
     return periods, None
 
 
-def _deliveries(warehouse: Path, run_ids: list[str]) -> list[tuple]:
+def _rows_of_runs(warehouse: Path, table: str, columns: str, order: str, run_ids: list[str]) -> list[tuple]:
+    """The rows these runs wrote to `delivery.<table>` (none when the table does not exist yet)."""
     import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         present = conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'delivery' AND table_name = 'ledger'"
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'delivery' AND table_name = ?",
+            [table],
         ).fetchall()[0][0]
         if not present:
             return []
         return conn.execute(
-            "SELECT integration, file_name, status, location FROM delivery.ledger "
-            "WHERE run_id IN (SELECT unnest($ids)) ORDER BY delivered_at",
+            f"SELECT {columns} FROM delivery.{table} WHERE run_id IN (SELECT unnest($ids)) ORDER BY {order}",
             {"ids": run_ids},
         ).fetchall()
+
+
+def _deliveries(warehouse: Path, run_ids: list[str]) -> list[tuple]:
+    return _rows_of_runs(warehouse, "ledger", "integration, file_name, status, location", "delivered_at", run_ids)
 
 
 def _imports(warehouse: Path, run_ids: list[str]) -> list[tuple]:
-    import duckdb
-
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        present = conn.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'delivery' AND table_name = 'inbound_files'"
-        ).fetchall()[0][0]
-        if not present:
-            return []
-        return conn.execute(
-            "SELECT integration, file_name, status, rows, report_location FROM delivery.inbound_files "
-            "WHERE run_id IN (SELECT unnest($ids)) ORDER BY finished_at",
-            {"ids": run_ids},
-        ).fetchall()
+    return _rows_of_runs(warehouse, "inbound_files", "integration, file_name, status, rows, report_location",
+                         "finished_at", run_ids)
 
 
 REPORT_LINES_SHOWN = 25

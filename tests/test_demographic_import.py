@@ -377,3 +377,16 @@ def test_the_new_pager_reaches_the_next_epic_file_through_the_change_log_sensor(
     [epic_file] = (lb_env / "outbox" / "epic_on_call_finder").glob("*.csv")
     rows = list(csv.DictReader(io.StringIO(epic_file.read_text())))
     assert [(r["START"], r["PROVIDER_ID"], r["CONTACT"]) for r in rows] == [("11/02/2026 17:00", "SER011", "4012")]
+
+
+def test_lightning_bolt_unreachable_fails_the_run_and_keeps_the_file(world, monkeypatch):
+    root, sim = world
+    drop(root, "hr.csv", "unique_id,pager\nU11,4012\n")
+    monkeypatch.setenv("LB_API_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    result = run_import(**FAST)
+    assert not result.success
+    assert "hr.csv not finished" in step_failures(result)[0]
+    assert (drop_folder(root) / "hr.csv").exists() and patches(sim) == {}
+    monkeypatch.setenv("LB_API_URL", sim.url)
+    assert run_import().success
+    assert patches(sim) == {"/api/v1/personnel/11": 1}

@@ -129,6 +129,11 @@ def _one_file(context, warehouse, integration: InboundImport, settings, drop: Dr
             report = integration.import_file(run)
         except UnreadableFile as exc:
             return _refuse(conn, integration, drop, inbound, "failed", str(exc), run_id, dry)
+        except Exception as exc:  # e.g. Lightning Bolt unreachable: the file stays, the next run resumes
+            report = ImportReport([], {}, [Problem("not_applied", f"file {name}", "", f"{type(exc).__name__}: {exc}")],
+                                  unapplied=1)
+            _ledger(conn, slug, inbound, report, "incomplete", run_id, None)
+            return FileResult(name, "incomplete", report, None, None, str(exc))
         report_csv = csv_text(integration.report_columns, report.rows).encode()
         location = report_location = None
         if dry:
@@ -188,7 +193,7 @@ def _refuse(conn, integration: InboundImport, drop: Drop, inbound: InboundFile, 
 def _ledger(conn, slug: str, inbound: InboundFile, report: ImportReport, status: str, run_id: str,
             location: Optional[str]) -> None:
     """The file's ledger row, with this file's problems as the check of the import's scope."""
-    error = f"{report.unapplied} rows got no good answer; the file stays for the next run" if report.unapplied else None
+    error = f"{report.unapplied} rows not applied; the file stays for the next run" if report.unapplied else None
     receipt = Receipt(report.target, location or inbound.name, len(inbound.content), inbound.sha256, delivered=False)
     record_push_run(conn, integration=slug, scope=SCOPE, target=report.target, requests=report.requests_sent,
                     status={"processed": "delivered", "incomplete": "failed"}.get(status, status), error=error,
@@ -231,8 +236,8 @@ def _result(integration: InboundImport, settings, drop: Drop, results: list[File
         metadata["problem_rows"] = problem_rows(problems)
     incomplete = [r for r in results if r.status == "incomplete"]
     if incomplete:
-        lines = [f"{slug}: {sum(r.report.unapplied for r in incomplete)} rows got no good answer from Lightning Bolt; "
-                 "their files stay in the drop and the next run sends only those rows:"]
+        lines = [f"{slug}: {', '.join(r.name for r in incomplete)} not finished: the file(s) stay in the drop and "
+                 "the next run sends only what did not arrive:"]
         lines += [f"  {p.kind}: {p.record}{' (' + p.field + ')' if p.field else ''}: {p.reason}"
                   for p in sorted(problems, key=lambda p: p.kind != "not_applied")[:10]]
         raise dg.Failure(description="\n".join(lines),
