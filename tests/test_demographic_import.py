@@ -390,3 +390,15 @@ def test_lightning_bolt_unreachable_fails_the_run_and_keeps_the_file(world, monk
     monkeypatch.setenv("LB_API_URL", sim.url)
     assert run_import().success
     assert patches(sim) == {"/api/v1/personnel/11": 1}
+
+
+def test_a_file_dropped_again_under_the_same_name_keeps_both_copies(world):
+    root, sim = world
+    drop(root, "hr.csv", "unique_id,pager\nU11,4012\n")
+    assert run_import().success
+    drop(root, "hr.csv", "unique_id,pager\nU11,4013\n")  # the next day's file, the same name
+    assert run_import().success
+    processed = drop_folder(root) / "processed"
+    assert sorted(p.name for p in processed.iterdir()) == [
+        "hr-20261102120000.csv", "hr-20261102120000.report.csv", "hr.csv", "hr.report.csv"]  # LB_NOW's stamp
+    assert (processed / "hr.csv").read_text().endswith("4012\n") and person_now(sim, 11)["pager"] == "4013"

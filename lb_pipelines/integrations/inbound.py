@@ -12,7 +12,6 @@ files (`.name`), markers and folders are never taken.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import posixpath
 import stat
@@ -24,6 +23,7 @@ from typing import Annotated, Iterator, Literal, Optional, Protocol, Union
 import paramiko
 from pydantic import Field
 
+from lb_pipelines import clock
 from lb_pipelines import settings as paths
 from lb_pipelines.delivery.settings import SftpDelivery
 from lb_pipelines.delivery.sftp import connected_sftp
@@ -89,12 +89,19 @@ def _with_markers(entries: list[tuple[str, int, float]]) -> list[Waiting]:
 
 
 def _free_name(name: str, taken) -> str:
-    """`name`, or `name` with a time stamp before its suffix when that is taken already."""
+    """`name`, or `name` with a time stamp (and a counter) before its suffix when that is taken:
+    a file dropped again under the same name never replaces the earlier one's copy."""
     if not taken(name):
         return name
     stem, dot, suffix = name.rpartition(".")
-    stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S%f")
-    return f"{stem}-{stamp}{dot}{suffix}" if dot and stem else f"{name}-{stamp}"
+    stamp = clock.now().strftime("%Y%m%d%H%M%S")
+    n = 1
+    while True:
+        tag = stamp if n == 1 else f"{stamp}-{n}"
+        candidate = f"{stem}-{tag}{dot}{suffix}" if dot and stem else f"{name}-{tag}"
+        if not taken(candidate):
+            return candidate
+        n += 1
 
 
 def report_name(name: str) -> str:
