@@ -23,7 +23,7 @@ test: prepare ## the whole suite (starts and stops the servers it needs)
 	@scripts/install-test-services.sh  # OpenSSH sshd from Debian, when missing (root; CI is root)
 	$(BIN)/python -m pytest -n 2 --dist loadfile  # both cores; a file's tests stay together, in order
 
-dev: prepare ## the Dagster UI on http://127.0.0.1:$(PORT); schedules and sensors stopped unless LB_AUTOMATION=on
+dev: prepare ## the Dagster UI on http://127.0.0.1:$(PORT) (behind sign-in when LB_UI_SIGN_IN is set); schedules and sensors stopped unless LB_AUTOMATION=on
 	$(BIN)/lb-pipelines dev --port $(PORT)
 
 serve: prepare ## the on-call and calendar feeds on http://127.0.0.1:$(FEED_PORT) from make run's BI copy: prints a key and URLs to try

@@ -1,7 +1,8 @@
 """`lb-pipelines`: the entry points behind `make run` and `make dev`.
 
   lb-pipelines run   materialize everything on the configured source, then print where things are
-  lb-pipelines dev   the Dagster UI on 127.0.0.1 with the same defaults
+  lb-pipelines dev   the Dagster UI on 127.0.0.1 with the same defaults (behind sign-in when LB_UI_SIGN_IN is set)
+  lb-pipelines ui    the Dagster UI behind single sign-on, roles and the audit trail (docs/operations.md)
   lb-pipelines status  per integration: the last delivery and the problems open now
   lb-pipelines serve   the on-call and calendar feeds (read-only, from the BI copy) on 127.0.0.1:8090
   lb-pipelines calendar-token issue|revoke|list   a provider's calendar feed URL (docs/feeds.md)
@@ -291,11 +292,39 @@ def dev(port: int) -> int:
         print("lb-pipelines: LB_AUTOMATION=on: schedules and sensors start RUNNING (they deliver)")
     else:
         print("lb-pipelines: schedules and sensors are stopped (set LB_AUTOMATION=on to start them)")
+    if os.environ.get("LB_UI_SIGN_IN", "").strip():
+        print("lb-pipelines: sign-in is configured (LB_UI_SIGN_IN): the UI behind it, with the daemon beside it")
+        return ui("127.0.0.1", port, with_daemon=True)
     dagster = Path(sys.executable).parent / "dagster"
     args = [str(dagster), "dev", "-w", str(settings.REPO_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     os.chdir(settings.REPO_ROOT)
     os.execv(args[0], args)
     return 0  # not reached
+
+
+def ui(host: str, port: int, with_daemon: bool = False) -> int:
+    """The UI behind the sign-in layer (production runs `dagster-daemon run` as its own service)."""
+    import subprocess
+
+    from lb_pipelines.ui import server
+    from lb_pipelines.ui.settings import SettingsError
+
+    for note in prepare_environment():
+        print(f"lb-pipelines: {note}")
+    os.chdir(settings.REPO_ROOT)
+    daemon = None
+    if with_daemon:
+        daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run",
+                                   "-w", str(settings.REPO_ROOT / "workspace.yaml")])
+    try:
+        return server.serve(host, port)
+    except (SettingsError, server.RefusedToListen) as exc:
+        print(f"lb-pipelines: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("run", help="materialize everything on the configured source")
     dev_parser = commands.add_parser("dev", help="the Dagster UI on 127.0.0.1")
     dev_parser.add_argument("--port", type=int, default=3000)
+    ui_parser = commands.add_parser("ui", help="the Dagster UI behind single sign-on (LB_UI_SIGN_IN: oidc or saml)")
+    ui_parser.add_argument("--host", default="127.0.0.1", help="without sign-in, only 127.0.0.1 is accepted")
+    ui_parser.add_argument("--port", type=int, default=3000)
+    ui_parser.add_argument("--with-daemon", action="store_true", help="also run the Dagster daemon (make dev)")
     commands.add_parser("status", help="per integration: the last delivery and the problems open now")
     serve_parser = commands.add_parser("serve", help="the on-call and calendar feeds, read-only, from the BI copy")
     serve_parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: loopback only)")
@@ -329,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         return main_status()
     if args.command in ("serve", "calendar-token"):
         return _feeds(args)
+    if args.command == "ui":
+        return ui(args.host, args.port, with_daemon=args.with_daemon)
     return dev(args.port)
 
 
