@@ -147,3 +147,19 @@ def sample_make_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "warehouse": root / WRITABLE_PATHS["LB_WAREHOUSE"],
         "dagster_home": home,
     }
+
+
+# Files that share a session fixture as costly as `make run` run on the same worker (`--dist
+# loadfile` keeps a file on one worker; these pairs are kept together too), so it runs once.
+SAME_WORKER = {"tests/test_no_personal_data_in_run_storage.py": "tests/test_integration_contract.py"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return SAME_WORKER.get(scope, scope)
+
+    return SharedFixtureScheduling(config, log)

@@ -96,7 +96,11 @@ def test_make_run_on_the_sample_delivers_it(slug, sample_make_run):
         assert (sample_make_run["outbox"] / slug / file_name).is_file()
 
 
-NEAR_REAL_TIME = sorted(slug for slug, i in integrations().items() if i.triggers.change_log)
+# One of each engine: the team-list vendors (PerfectServe, Amtelco, Voalte, Epic Secure Chat) are
+# one declaration (`team_list_push`) with a different SHAPE, so PerfectServe stands for all four.
+SAME_ENGINE_AS_PERFECTSERVE = {"amtelco", "voalte", "epic_secure_chat"}
+NEAR_REAL_TIME = sorted(slug for slug, i in integrations().items()
+                        if i.triggers.change_log and slug not in SAME_ENGINE_AS_PERFECTSERVE)
 
 
 @pytest.mark.parametrize("slug", NEAR_REAL_TIME)

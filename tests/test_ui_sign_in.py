@@ -23,6 +23,7 @@ def world(tmp_path_factory):
         world.add_user("vera@health.example.org", ["LB Viewers"])
         world.add_user("otto@health.example.org", ["LB Operators", "Cafeteria"])
         world.add_user("nobody@health.example.org", ["Cafeteria"])
+        world.add_user("ada@health.example.org", ["LB Viewers", "LB Admins"])  # the highest role counts
         yield world
 
 
@@ -178,3 +179,13 @@ def test_the_websocket_needs_a_session_and_carries_no_mutation_for_a_viewer(worl
         while True:
             socket_.recv()  # closed instead of running it
     assert audit_rows(world, who="vera", event="mutation", outcome="refused", operation="launchRun")
+
+
+def test_an_admin_may_do_what_destroys_history_and_it_is_audited(world):
+    admin = world.sign_in("ada@health.example.org")
+    assert admin.get(f"{world.ui}/auth/whoami", timeout=10).json()["role"] == "admin"
+    wipe = admin.post(f"{world.ui}/graphql", json={
+        "query": "mutation { wipeAssets(assetPartitionRanges: []) { __typename } }"}, timeout=30)
+    assert wipe.status_code == 200 and wipe.json()["data"]["wipeAssets"]["__typename"]  # Dagster's own answer
+    [row] = audit_rows(world, who="ada", event="mutation")
+    assert (row["operation"], row["outcome"], row["role"]) == ("wipeAssets", "allowed", "admin")
