@@ -1,7 +1,8 @@
 """The Dagster UI behind the sign-in layer, in a real headless browser (Debian's chromium, driven by
 selenium through Debian's chromedriver; scripts/install-test-services.sh installs both): sent to
 the OpenID Connect provider's sign-in page, signed in there, back on the UI with Dagster's app
-rendered and its GraphQL answering, the runs page rendered, and the sign-in in the audit trail."""
+rendered and its GraphQL answering, the asset graph and the runs page rendered (screenshots), and
+the sign-in in the audit trail."""
 
 from __future__ import annotations
 
@@ -81,6 +82,15 @@ def test_a_person_signs_in_with_a_real_browser_and_uses_the_dagster_ui(world, dr
              and shown(d, "a[href='/runs']") and shown(d, "a[href='/jobs']") and shown(d, "a[href='/assets']"))
     assert "/auth/" not in driver.current_url and "initialization-data" in driver.page_source  # Dagster's page
 
+    driver.get(f"{world.ui}/asset-groups")  # the global asset graph: nodes drawn from GraphQL answers
+    wait_for(driver, "rendered asset graph", lambda d: all(  # its groups, one per integration folder
+        name in d.find_element(By.TAG_NAME, "body").text
+        for name in ("Global asset lineage", "lightning_bolt_raw", "warehouse_marts", "demographic_import")))
+    for skip in driver.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):  # Dagster's welcome box
+        if skip.is_displayed():
+            skip.click()
+    assert driver.save_screenshot(str(tmp_path / "asset-graph.png"))
+
     driver.get(f"{world.ui}/runs")
     # The runs page, with what its GraphQL queries brought back through the layer (no runs yet).
     wait_for(driver, "rendered runs page", lambda d: shown(d, "a[href='/runs?view=backfills']")
@@ -88,9 +98,6 @@ def test_a_person_signs_in_with_a_real_browser_and_uses_the_dagster_ui(world, dr
              and "Queued (0)" in d.find_element(By.TAG_NAME, "body").text
              and "No runs found" in d.find_element(By.TAG_NAME, "body").text)
     assert driver.current_url == f"{world.ui}/runs"
-    for skip in driver.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):  # Dagster's welcome box
-        if skip.is_displayed():
-            skip.click()
 
     shot = tmp_path / "runs.png"
     assert driver.save_screenshot(str(shot))
