@@ -402,3 +402,19 @@ def test_a_file_dropped_again_under_the_same_name_keeps_both_copies(world):
     assert sorted(p.name for p in processed.iterdir()) == [
         "hr-20261102120000.csv", "hr-20261102120000.report.csv", "hr.csv", "hr.report.csv"]  # LB_NOW's stamp
     assert (processed / "hr.csv").read_text().endswith("4012\n") and person_now(sim, 11)["pager"] == "4013"
+
+
+def test_whole_means_unchanged_between_two_looks_and_an_empty_file_goes_to_failed(world):
+    from lb_pipelines.integrations.inbound import Waiting, ready
+
+    growing, still, empty = Waiting("a.csv", 10, 1.0, False), Waiting("b.csv", 20, 2.0, False), Waiting("c.csv", 0, 3.0, False)
+    before = {"a.csv": (5, 0.5), "b.csv": (20, 2.0), "c.csv": (0, 3.0)}
+    assert [w.name for w in ready([growing, still, empty], before, False)] == ["b.csv", "c.csv"]
+    assert ready([growing, still, empty], None, False) == []  # no look before: nothing is whole yet
+    assert [w.name for w in ready([Waiting("d.csv", 9, 1.0, True), still], None, True)] == ["d.csv"]
+
+    root, sim = world
+    drop(root, "empty.csv", b"")
+    assert run_import().success
+    [row] = report(drop_folder(root) / "failed" / "empty.report.csv").values()
+    assert row["outcome"] == "unreadable" and "empty" in row["reason"] and patches(sim) == {}

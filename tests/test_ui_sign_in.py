@@ -189,3 +189,13 @@ def test_an_admin_may_do_what_destroys_history_and_it_is_audited(world):
     assert wipe.status_code == 200 and wipe.json()["data"]["wipeAssets"]["__typename"]  # Dagster's own answer
     [row] = audit_rows(world, who="ada", event="mutation")
     assert (row["operation"], row["outcome"], row["role"]) == ("wipeAssets", "allowed", "admin")
+
+
+def test_the_role_claim_may_be_a_dotted_path_into_nested_claims():
+    from lb_pipelines.ui.layer import claim
+
+    claims = {"groups": ["A"], "realm_access": {"roles": ["LB Operators"]}, "a.b": "flat"}
+    assert claim(claims, "groups") == ["A"]
+    assert claim(claims, "realm_access.roles") == ["LB Operators"]
+    assert claim(claims, "a.b") == "flat"  # a claim whose own name has a dot wins
+    assert claim(claims, "realm_access.missing") is None and claim(claims, "nope") is None

@@ -69,11 +69,12 @@ class Waiting:
 
 
 def ready(now: list[Waiting], before: dict[str, tuple[int, float]] | None, done_marker: bool) -> list[Waiting]:
-    """The files that are whole: marked (when markers are used), else not empty and unchanged
-    since the look before (`before`: name → (size, mtime); None when there was no look before)."""
+    """The files that are whole: marked (when markers are used), else unchanged since the look
+    before (`before`: name → (size, mtime); None when there was no look before). A file still
+    empty at the second look is taken too: it goes to failed/ as empty, so nobody waits for it."""
     if done_marker:
         return [w for w in now if w.marked]
-    return [w for w in now if w.size > 0 and before is not None and before.get(w.name) == w.look]
+    return [w for w in now if before is not None and before.get(w.name) == w.look]
 
 
 def _ordinary(name: str) -> bool:

@@ -33,6 +33,20 @@ from lb_pipelines.ui.identity import Identity, SignInRefused
 from lb_pipelines.ui.roles import may_mutate, may_post, role_of
 from lb_pipelines.ui.settings import UiSettings
 
+def _resolve_anyio_now() -> None:
+    """anyio imports its parts on first use, parsing their source with `ast`; Python 3.11's parser
+    is not thread-safe (CPython gh-106905: "AST constructor recursion depth mismatch"), and the
+    first static file served in a server thread raced another thread's import. Resolve them here,
+    in the importing thread, once (~0.1 s)."""
+    import anyio
+
+    for name in dir(anyio):
+        if not name.startswith("_"):
+            getattr(anyio, name)
+
+
+_resolve_anyio_now()
+
 SESSION_COOKIE = "lb_ui_session"
 SAML_REQUEST_TTL_S = 600
 
@@ -134,7 +148,7 @@ class SignInLayer:
             return self._refused(request, f"sign-in refused: {reason}")
         except Exception as exc:  # e.g. a nonce or signature check of the ID token (joserfc)
             return self._refused(request, f"sign-in refused: the ID token did not verify ({type(exc).__name__})")
-        groups = claims.get(self.settings.role_claim) or ()
+        groups = claim(claims, self.settings.role_claim) or ()
         identity = Identity(
             subject=str(claims["sub"]),
             name=str(claims.get("preferred_username") or claims.get("email") or claims["sub"]),
@@ -303,6 +317,16 @@ class SignInLayer:
             return message
 
         return checked
+
+
+def claim(claims: dict, name: str) -> Any:
+    """A claim by name, or by a dotted path into nested claims (Keycloak's `realm_access.roles`)."""
+    if name in claims:
+        return claims[name]
+    value: Any = claims
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 async def _read_body(receive) -> bytes:
