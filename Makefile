@@ -60,9 +60,11 @@ sample: $(STAMP) ## regenerate the bundled sample (see data/sample/README.md)
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	# constraints.txt pins every package to the versions the suite last passed with
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --upgrade pip uv==0.13.9
+	# constraints.txt pins every package to the versions the suite last passed with. uv installs
+	# the same pins in seconds where pip takes a minute of CI's 15; pip stays the fallback.
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c constraints.txt -e '.[test]' \
+		|| $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	@touch $@
 
 # The dbt manifest, prepared ahead of time: definitions never parse dbt at import time.
