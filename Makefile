@@ -21,7 +21,7 @@ run: prepare ## materialize everything on the bundled sample and print where thi
 
 test: prepare ## the whole suite (starts and stops the servers it needs)
 	@scripts/install-test-services.sh  # OpenSSH sshd from Debian, when missing (root; CI is root)
-	$(BIN)/python -m pytest -n 2 --dist loadfile  # both cores; a file's tests stay together, in order
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder  # both cores; a file's tests stay together, in order; the longest files first (tests/conftest.py)
 
 dev: prepare ## the Dagster UI on http://127.0.0.1:$(PORT) (behind sign-in when LB_UI_SIGN_IN is set); schedules and sensors stopped unless LB_AUTOMATION=on
 	$(BIN)/lb-pipelines dev --port $(PORT)

@@ -163,3 +163,17 @@ def pytest_xdist_make_scheduler(config, log):
             return SAME_WORKER.get(scope, scope)
 
     return SharedFixtureScheduling(config, log)
+
+
+# The longest files first (measured with --durations): with two workers taking files in order,
+# a long file started last would leave the other worker idle for its whole length.
+LONGEST_FIRST = (
+    "test_integration_contract.py", "test_no_personal_data_in_run_storage.py", "test_operations.py",
+    "test_kronos_wfd.py", "test_open_problems.py", "test_production_instance.py", "test_alerts.py",
+    "test_secure_messaging.py", "test_change_log_sensor.py", "test_demographic_import.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file keeps its order
