@@ -102,12 +102,11 @@ def launch_run(browser: requests.Session, ui: str, job: str = "no_such_job") -> 
 def oidc_world(root: Path) -> Iterator[World]:
     """The provider and the real Dagster UI behind the layer, on an empty configuration (a small
     workspace) in `root`, with telemetry off (no calls out of the machine)."""
+    from conftest import WRITABLE_PATHS, _point_writable_paths_into
+
     with pytest.MonkeyPatch.context() as env:
-        for name in ("LB_WAREHOUSE", "LB_BI_DIR", "LB_OUTBOX_DIR", "LB_INBOUND_DIR"):
-            env.setenv(name, str(root / name.lower()))
-        (root / "dagster_home").mkdir()
-        (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        env.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        _point_writable_paths_into(root, env.setenv)  # the suite's one layout, DAGSTER_HOME included
+        (root / WRITABLE_PATHS["DAGSTER_HOME"] / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         env.setenv("LB_CONFIG_DIR", str(root / "config"))
         with run_server_in_thread(require_nonce=True) as idp_server, dagster_app() as inner:
             idp = f"http://127.0.0.1:{idp_server.server_port}"
