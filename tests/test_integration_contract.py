@@ -138,3 +138,30 @@ def test_the_bi_copy_shows_every_delivery_of_make_run(sample_make_run):
         published = conn.execute(sql, ids).fetchall()
     assert {i for i, _, _ in live} == set(DECLARED)
     assert published == live
+
+
+def test_a_delivery_of_several_files_passes_the_ledger_tests(sample_make_run, tmp_path):
+    """The schedule backup sends a CSV and a workbook under one delivery id: the next build's
+    dbt tests (a second `make run` on the same warehouse) must not call that a duplicate."""
+    import shutil
+    import subprocess
+
+    from lb_pipelines.warehouse.dbt_project import dbt_executable
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(sample_make_run["warehouse"], warehouse)
+    wal = sample_make_run["warehouse"].with_name(warehouse.name + ".wal")
+    if wal.exists():  # what the last run wrote after DuckDB's last checkpoint
+        shutil.copyfile(wal, warehouse.with_name(wal.name))
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        files = conn.execute("SELECT count(DISTINCT file_name) FROM delivery.ledger WHERE integration = "
+                             "'schedule_backup' GROUP BY delivery_id").fetchall()
+    assert files == [(2,)]
+    dbt = subprocess.run(
+        [dbt_executable(), "test", "--select", "fct_deliveries", "--profiles-dir", ".",
+         "--target-path", str(tmp_path / "target")],
+        cwd=settings.DBT_PROJECT_DIR, env={**__import__("os").environ, "LB_WAREHOUSE": str(warehouse)},
+        capture_output=True, text=True,
+    )
+    assert dbt.returncode == 0, dbt.stdout[-2000:]
+    assert "PASS=3" in dbt.stdout, dbt.stdout[-2000:]
