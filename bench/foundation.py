@@ -6,6 +6,8 @@
 Phases, each in its own process so its peak memory (max RSS) is its own:
   generate        lb-generate writes the JSON Lines directory source
   load/directory  every entity from the directory source into a fresh DuckDB warehouse
+  floor/read_json the same files into typed tables by DuckDB's own read_json alone (no checks):
+                  the floor the directory load is measured against (ratio printed beside it)
   dbt build       every dbt model, snapshot and test on the directory warehouse (rows = slots)
   load/api        every entity through the simulator over HTTP into another fresh warehouse
                   (the simulator's own peak RSS is printed beside it)
@@ -57,6 +59,27 @@ def load_all(warehouse: str) -> None:
     print(json.dumps(rows))
 
 
+def floor_load(warehouse: str, source: str) -> None:
+    """Child process: DuckDB's read_json of every entity file into a table of the contract's types,
+    nothing else (no validation, no load log): the floor for the directory load."""
+    import duckdb
+
+    from lb_pipelines.lightning_bolt.source.contract import DUCKDB_TYPES, ENTITIES
+
+    rows = {}
+    with duckdb.connect(warehouse) as conn:
+        conn.execute("SET memory_limit = '1GB'")
+        for entity in ENTITIES.values():
+            path = Path(source) / entity.file_name
+            if not path.exists():
+                continue
+            columns = "{" + ", ".join(f"'{f.name}': '{DUCKDB_TYPES[f.type]}'" for f in entity.fields) + "}"
+            conn.execute(f"CREATE TABLE {entity.name} AS SELECT * FROM read_json('{path}', columns = {columns}, "
+                         "format = 'newline_delimited')")
+            rows[entity.name] = conn.execute(f"SELECT count(*) FROM {entity.name}").fetchall()[0][0]
+    print(json.dumps(rows))
+
+
 def prepare_for_dbt(warehouse: Path) -> None:
     """What the config and dbt assets set up before dbt runs: every declared integration's config
     tables (each off, so its mapping table is empty) and the delivery tables the ledger models read."""
@@ -92,9 +115,12 @@ def main() -> None:
     parser.add_argument("--skip-api", action="store_true", help="skip the load through the simulator")
     parser.add_argument("--skip-dbt", action="store_true", help="skip the dbt build")
     parser.add_argument("--_load", help=argparse.SUPPRESS)
+    parser.add_argument("--_floor", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._load:
         return load_all(args._load)
+    if args._floor:
+        return floor_load(*args._floor)
 
     work = Path(args.keep or tempfile.mkdtemp(prefix="lb-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -122,7 +148,15 @@ def main() -> None:
             [sys.executable, __file__, "--_load", str(warehouse)], env | {"LB_SOURCE_DIR": str(source)}
         )
         loaded = sum(json.loads(out).values())
+        load_seconds = seconds
         row("load/directory", seconds, loaded, rss, f"warehouse {warehouse.stat().st_size / 2**20:,.0f} MiB")
+
+        floor = work / "floor.duckdb"
+        floor.unlink(missing_ok=True)
+        seconds, rss, out = run_measured([sys.executable, __file__, "--_floor", str(floor), str(source)], env)
+        row("floor/read_json", seconds, sum(json.loads(out).values()), rss,
+            f"load/directory is {load_seconds / seconds:.1f}x this floor (the target: at most 5x)")
+        floor.unlink(missing_ok=True)
 
         if not args.skip_dbt:
             prepare_for_dbt(warehouse)

@@ -8,7 +8,7 @@ import dagster as dg
 
 from lb_pipelines.alerts import alert_sensors
 from lb_pipelines.automation import MAIN_JOB, PAY_PERIOD_JOB
-from lb_pipelines.automation.change_log_sensor import build_change_log_sensor
+from lb_pipelines.automation.change_log_sensor import build_change_log_sensor, change_job
 from lb_pipelines.automation.inbound_sensor import inbound_sensor
 from lb_pipelines.automation.jobs import WAREHOUSE_WRITE_TAG, integration_job
 from lb_pipelines.automation.pay_period_partitions import PAY_PERIODS
@@ -33,6 +33,7 @@ def build_definitions() -> dg.Definitions:
     bi = dg.AssetSelection.assets(published_warehouse)  # every run that builds models republishes
     jobs = {i.slug: integration_job(i, also=bi) for i in declared}
     by_pay_period = dg.AssetSelection.assets(*pay_period_outputs())
+    changes = change_job(also=bi)
     return dg.Definitions(
         assets=[
             *raw_assets,
@@ -55,10 +56,11 @@ def build_definitions() -> dg.Definitions:
                 PAY_PERIOD_JOB, selection=by_pay_period | bi, partitions_def=PAY_PERIODS, tags=WAREHOUSE_WRITE_TAG
             ),
             *jobs.values(),
+            changes,
         ],
         schedules=integration_schedules(declared, jobs),
         sensors=[
-            build_change_log_sensor([jobs[i.slug] for i in declared if i.triggers.change_log]),
+            build_change_log_sensor(changes),
             *(inbound_sensor(i, jobs[i.slug]) for i in declared if i.triggers.inbound_file),
             *alert_sensors(),
         ],

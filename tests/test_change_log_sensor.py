@@ -117,11 +117,43 @@ def evaluate(cursor, instance=None):
 def test_relevant_change_requests_one_run(source):
     result = evaluate("3")
     [request] = result.run_requests
-    assert request.job_name == "epic_on_call_finder_export"
-    assert request.run_key == "epic_on_call_finder:changes:4-4"
+    assert request.job_name == "change_log_deliveries"
+    assert request.run_key == "changes:4-4:epic_on_call_finder"
     window = {"start_date": "2026-11-02", "end_date": "2026-11-02"}  # only the changed date is extracted
     assert request.run_config == {"ops": {"raw__slots": {"config": window}, "raw__schedules": {"config": window}}}
     assert result.cursor == "7"  # past every change looked at
+    selected = {k.to_user_string() for k in request.asset_selection}
+    # Epic's output, what it reads, and the BI copy; no other integration, no model Epic does not read
+    assert {"epic_on_call_finder/file", "raw/slots", "marts/fct_shifts", "bi/published_warehouse"} <= selected
+    assert not {"edw/file", "tigerconnect/pushed", "marts/fct_duty_hours", "marts/fct_coverage"} & selected
+
+
+def test_one_change_for_two_integrations_is_one_run_for_both(source, lb_env):
+    write_config(lb_env / "config", "perfectserve", "window: {days_back: 0, days_forward: 30}\n",
+                 "assignment_id,team_id,role,priority\n101,OB-TEAM,Attending,1\n")
+    [request] = evaluate("3").run_requests
+    assert request.run_key == "changes:4-4:epic_on_call_finder,perfectserve"
+    assert request.tags["lb/integrations"] == "epic_on_call_finder,perfectserve"
+    selected = {k.to_user_string() for k in request.asset_selection}
+    assert {"epic_on_call_finder/file", "perfectserve/pushed"} <= selected
+
+
+def test_changes_wait_while_a_change_run_is_queued_then_go_in_one_run(source):
+    """A burst: the second tick finds the first run still queued, holds the cursor, and the
+    tick after it started hands every change since in one run."""
+    instance = dg.DagsterInstance.ephemeral()
+    first = evaluate("3", instance)
+    [request] = first.run_requests
+    run = instance.create_run_for_job(
+        job_def=__import__("lb_pipelines.definitions", fromlist=["defs"]).defs.resolve_job_def(request.job_name),
+        run_config=request.run_config, tags=request.tags, status=dg.DagsterRunStatus.NOT_STARTED,  # queued, not yet launched
+        asset_selection=frozenset(request.asset_selection),
+    )
+    held = evaluate("3", instance)
+    assert held.run_requests == [] and held.cursor == "3" and run.run_id in held.skip_reason  # not moved
+    instance.report_run_canceled(run)  # no longer waiting (started, finished or canceled)
+    [again] = evaluate("3", instance).run_requests
+    assert again.run_key == request.run_key
 
 
 def test_irrelevant_changes_request_nothing_but_move_the_cursor(source):
@@ -153,8 +185,13 @@ def test_the_requested_run_delivers_the_change(source, lb_env, monkeypatch):
     from lb_pipelines.definitions import build_definitions
 
     result = build_definitions().resolve_job_def(request.job_name).execute_in_process(
-        instance=instance, run_config=request.run_config, tags=request.tags, raise_on_error=False)
+        instance=instance, run_config=request.run_config, tags=request.tags, raise_on_error=False,
+        asset_selection=request.asset_selection)
     assert result.success, step_failures(result)
+    # the models came from the SQL dbt compiled at the full build (compiled_models.py), not the dbt CLI
+    built = {m.asset_key.to_user_string(): m.metadata.get("built_by") for m in result.get_asset_materialization_events()
+             for m in [m.event_specific_data.materialization]}
+    assert built["marts/fct_shifts"].value == "compiled SQL replay (change run)"
     latest = sorted((lb_env / "outbox" / "epic_on_call_finder").glob("*.csv"))[-1]
     rows = list(csv.DictReader(io.StringIO(latest.read_text())))
     nov2 = [r for r in rows if r["START"] == "11/02/2026 17:00"]

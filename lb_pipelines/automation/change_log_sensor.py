@@ -1,11 +1,17 @@
-"""The change-log sensor: a schedule change reaches the near-real-time integrations in well under a minute.
+"""The change-log sensor: a schedule change reaches the near-real-time integrations in seconds.
 
-Every 30 s it reads the change log after its cursor, keeps the changes that matter to a
-near-real-time integration (one whose declaration's triggers include the change log) (`change_log.matters`), and requests one run of that integration's
-job, extracting only the changed dates. The run key names the changes handed over, so the same
-changes never run twice; the cursor then moves past every change it has looked at (the others
-did not matter). It is not the delivery checkpoint: the ledger is, and the integration's
-cadence schedule sends a full file anyway.
+At every pass of the sensor daemon (every 5 s, its shortest loop) it reads the change log after its cursor, keeps the
+changes that matter to a near-real-time integration (one whose declaration's triggers include
+the change log) (`change_log.matters`), and requests **one** run of the change job for all of
+them: it extracts only the changed dates, rebuilds only the models those integrations read, and
+delivers each. One run, not one per integration: runs that write the warehouse take turns, so a
+run each would put the last integration behind all the others.
+
+The run key names the changes handed over, so the same changes never run twice; the cursor then
+moves past every change it has looked at (the others did not matter). While a change run is
+still queued, the sensor holds the cursor: the changes of a burst wait for the next run and go
+in one run when it starts, rather than one run each. It is not the delivery checkpoint: the
+ledger is, and each integration's cadence schedule sends a full file anyway.
 """
 
 import datetime as dt
@@ -15,7 +21,9 @@ from typing import Any
 import dagster as dg
 
 from lb_pipelines import clock
+from lb_pipelines.automation import CHANGE_LOG_TRIGGER, TRIGGER_TAG
 from lb_pipelines.automation.change_log import Interest, Reference, changed_dates, matters
+from lb_pipelines.automation.jobs import WAREHOUSE_WRITE_TAG
 from lb_pipelines.automation.switch import default_sensor_status
 from lb_pipelines.integrations.config_files import ConfigError
 from lb_pipelines.integrations.registry import integrations
@@ -23,8 +31,15 @@ from lb_pipelines.lightning_bolt.source.contract import Window
 from lb_pipelines.lightning_bolt.source.resource import LightningBoltResource
 from lb_pipelines.lightning_bolt.source import LightningBoltSource
 
+BI_COPY = dg.AssetKey(["bi", "published_warehouse"])
+
 MAX_CHANGES_PER_TICK = 5000  # keeps a tick far inside Dagster's 60 s sensor limit
 RAW_WINDOWED_BY_CHANGE = ("raw__slots", "raw__schedules")
+CHANGE_JOB = "change_log_deliveries"
+# The sensor daemon's loop takes 5 s at the least; an interval of 5 would skip every other pass
+# (a pass starts a little under 5 s after the last tick), so the sensor asks for every pass.
+TICK_SECONDS = 1
+WAITING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED)
 
 
 def near_real_time() -> list:
@@ -63,16 +78,39 @@ def read_reference(source: LightningBoltSource, changes: list[dict[str, Any]]) -
     return ref
 
 
-def run_request(interest: Interest, relevant: list[dict[str, Any]], ref: Reference) -> dg.RunRequest:
+def run_request(triggered: dict[str, list[dict[str, Any]]], ref: Reference) -> dg.RunRequest:
+    """One run for every integration a change concerns: their outputs and what those read."""
+    relevant = sorted({c["id"]: c for cs in triggered.values() for c in cs}.values(), key=lambda c: c["id"])
     dates = sorted(changed_dates(relevant, ref)) or [clock.today().isoformat()]
     window = {"start_date": dates[0], "end_date": dates[-1]}
     first, last = relevant[0]["id"], relevant[-1]["id"]
+    slugs = sorted(triggered)
     return dg.RunRequest(
-        run_key=f"{interest.integration}:changes:{first}-{last}",
-        job_name=integrations()[interest.integration].job_name,
+        run_key=f"changes:{first}-{last}:{','.join(slugs)}",
+        job_name=CHANGE_JOB,
+        asset_selection=change_selection(slugs),
         run_config={"ops": {op: {"config": window} for op in RAW_WINDOWED_BY_CHANGE}},
-        tags={"lb/trigger": "change_log", "lb/changes": f"{first}-{last}"},
+        tags={TRIGGER_TAG: CHANGE_LOG_TRIGGER, "lb/changes": f"{first}-{last}", "lb/integrations": ",".join(slugs)},
     )
+
+
+def change_selection(slugs: list[str]) -> list[dg.AssetKey]:
+    """The integrations' outputs and everything upstream of them, with the BI copy: the raw
+    entities, their configuration and only the models they read (dbt builds that subset)."""
+    from lb_pipelines.definitions import defs  # the asset graph; imported late (it builds this sensor)
+
+    graph = defs.resolve_asset_graph()
+    outputs = [integrations()[slug].output_key for slug in slugs]
+    upstream = dg.AssetSelection.assets(*outputs).upstream().resolve(graph)
+    return sorted(upstream | {BI_COPY}, key=lambda k: k.to_user_string())
+
+
+def waiting_change_run(instance: dg.DagsterInstance) -> str | None:
+    """A change run that has not started yet: new changes wait for the run after it."""
+    runs = instance.get_run_records(
+        dg.RunsFilter(job_name=CHANGE_JOB, statuses=list(WAITING), tags={TRIGGER_TAG: CHANGE_LOG_TRIGGER}), limit=1
+    )
+    return runs[0].dagster_run.run_id if runs else None
 
 
 def evaluate_change_log(context: dg.SensorEvaluationContext, lightning_bolt: LightningBoltResource):
@@ -83,6 +121,9 @@ def evaluate_change_log(context: dg.SensorEvaluationContext, lightning_bolt: Lig
             last = max((c["id"] for c in source.read("change_log", since_id=0)), default=0)
             return dg.SensorResult(cursor=str(last), skip_reason=f"watching the change log after id {last}")
         since = int(context.cursor)
+        waiting = waiting_change_run(context.instance)
+        if waiting:
+            return dg.SkipReason(f"run {waiting} has not started yet; changes after id {since} go in the next run")
         changes = list(itertools.islice(source.read("change_log", since_id=since), MAX_CHANGES_PER_TICK))
         if not changes:
             return dg.SkipReason(f"no changes after id {since}")
@@ -93,25 +134,38 @@ def evaluate_change_log(context: dg.SensorEvaluationContext, lightning_bolt: Lig
         if close:
             close()
     now = clock.now()
-    requests = []
+    triggered = {}
     for interest in watching:
         relevant = [c for c in changes if matters(c, ref, interest, now)]
         if relevant:
-            requests.append(run_request(interest, relevant, ref))
+            triggered[interest.integration] = relevant
     cursor = str(changes[-1]["id"])
-    if not requests:
+    if not triggered:
         return dg.SensorResult(cursor=cursor, skip_reason=f"{len(changes)} changes, none relevant")
-    return dg.SensorResult(run_requests=requests, cursor=cursor)
+    return dg.SensorResult(run_requests=[run_request(triggered, ref)], cursor=cursor)
 
 
-def build_change_log_sensor(jobs: list) -> dg.SensorDefinition:
-    """The sensor, targeting the near-real-time integrations' jobs (`<integration>_export`)."""
+def change_job(also: dg.AssetSelection):
+    """Every near-real-time integration's output and its upstream; each run selects a subset."""
+    outputs = [i.output_key for i in near_real_time()]
+    assert not any(i.partitioned_by for i in near_real_time()), "a change run covers no partition"
+    return dg.define_asset_job(
+        CHANGE_JOB,
+        selection=dg.AssetSelection.assets(*outputs).upstream() | also,
+        tags=WAREHOUSE_WRITE_TAG,
+        description="Started by the change-log sensor: the changed dates, the models the triggered "
+        "integrations read, and their deliveries (each run selects the integrations its changes concern).",
+    )
+
+
+def build_change_log_sensor(job) -> dg.SensorDefinition:
+    """The sensor, targeting the change job (`change_log_deliveries`)."""
 
     @dg.sensor(
         name="change_log_sensor",
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=TICK_SECONDS,
         default_status=default_sensor_status(),
-        jobs=jobs,
+        job=job,
         description="Reads Lightning Bolt's change log and runs near-real-time integrations on relevant changes.",
     )
     def change_log_sensor(context: dg.SensorEvaluationContext, lightning_bolt: LightningBoltResource):

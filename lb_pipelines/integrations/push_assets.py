@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from lb_pipelines import settings as paths
+from lb_pipelines.automation import CHANGE_LOG_TRIGGER, TRIGGER_TAG
 from lb_pipelines.delivery.http import CredentialsRefused
 from lb_pipelines.delivery.ledger import record_push_run
 from lb_pipelines.delivery.targets import Receipt, sha256_hex, write_atomically
@@ -22,12 +23,11 @@ from lb_pipelines.integrations.declaration import ApiPush, Occasion
 from lb_pipelines.integrations.exporting import preview, problem_rows, with_problems_check
 from lb_pipelines.integrations.pushing import PushReport, run_push
 
-CHANGE_LOG_TRIGGER = ("lb/trigger", "change_log")  # the tag the change-log sensor puts on its runs
 SCOPE = "window"
 
 
 def _reconciles(context: dg.AssetExecutionContext) -> bool:
-    return context.run.tags.get(CHANGE_LOG_TRIGGER[0]) != CHANGE_LOG_TRIGGER[1]
+    return context.run.tags.get(TRIGGER_TAG) != CHANGE_LOG_TRIGGER
 
 
 def push(

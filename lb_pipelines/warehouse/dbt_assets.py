@@ -2,18 +2,26 @@
 
 
 import contextlib
+import json
 import os
+import shutil
+import time
+import uuid
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
+from lb_pipelines.automation import CHANGE_LOG_TRIGGER, TRIGGER_TAG
 from lb_pipelines.delivery.ledger import ensure_delivery_tables
+from lb_pipelines.warehouse import compiled_models
 from lb_pipelines.warehouse.dbt_project import dbt_executable, lightning_bolt_dbt
 
 
 INTEGRATIONS_PATH = "../lb_pipelines/integrations/"
+UNIQUE_ID = "dagster_dbt/unique_id"
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
@@ -43,6 +51,26 @@ def _warehouse_env(database: str) -> Iterator[None]:
             os.environ["LB_WAREHOUSE"] = previous
 
 
+PARSE_CACHE_SUFFIX = ".dbt_partial_parse.msgpack"
+
+
+def _parse_cache(database: str) -> Path:
+    """dbt's parse of the project for this warehouse, kept beside it.
+
+    dbt re-parses the whole project (seconds) when the profile differs from its last parse's,
+    and the profile names the warehouse's path: one cache per warehouse lets every build after
+    the first parse only the files that changed (dbt checks every file's hash itself)."""
+    return Path(str(database) + PARSE_CACHE_SUFFIX)
+
+
+def _keep_parse(invocation_target: Path, cache: Path) -> None:
+    parsed = invocation_target / "partial_parse.msgpack"
+    if parsed.exists():
+        tmp = cache.with_name(f"{cache.name}.{uuid.uuid4().hex[:8]}.tmp")
+        shutil.copyfile(parsed, tmp)
+        os.replace(tmp, cache)  # a killed copy never leaves half a file where dbt reads
+
+
 @dbt_assets(
     manifest=lightning_bolt_dbt.manifest_path,
     dagster_dbt_translator=WarehouseTranslator(),
@@ -51,10 +79,62 @@ def _warehouse_env(database: str) -> Iterator[None]:
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBResource):
     with warehouse.get_connection() as conn:
         ensure_delivery_tables(conn)  # the ledger views read them, even before the first delivery
+    stamp = compiled_models.project_stamp(lightning_bolt_dbt.manifest_path)
+    if context.run.tags.get(TRIGGER_TAG) == CHANGE_LOG_TRIGGER:
+        replayed = yield from _replay_compiled(context, warehouse, stamp)
+        if replayed:
+            return
     with _warehouse_env(warehouse.database):
+        target = lightning_bolt_dbt.project_dir / lightning_bolt_dbt.target_path / f"{context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+        cache = _parse_cache(warehouse.database)
+        if cache.exists():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cache, target / "partial_parse.msgpack")  # dagster-dbt then keeps it
         # cautious: a job that builds only some models (an integration's) runs only the tests whose
         # every parent it builds, so a relationship test to a mart it left out cannot fail it.
-        yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
+        invocation = dbt.cli(["build", "--indirect-selection", "cautious"], context=context, target_path=target)
+        yield from invocation.stream()
+        _keep_parse(target, cache)
+        compiled_models.record_compiled(target / "manifest.json", warehouse.database, stamp)
+
+
+def _replay_compiled(context: dg.AssetExecutionContext, warehouse: DuckDBResource, stamp: str):
+    """A change run's models from the SQL dbt compiled for this warehouse (compiled_models.py);
+    returns False, having yielded nothing, when dbt itself must run."""
+    assets = context.assets_def
+    models = {assets.specs_by_key[k].metadata[UNIQUE_ID]: k for k in context.selected_asset_keys}
+    checks = {assets.get_spec_for_check_key(k).metadata[UNIQUE_ID]: k for k in context.selected_asset_check_keys}
+    manifest = json.loads(Path(lightning_bolt_dbt.manifest_path).read_text())["nodes"]
+    reads = {uid: manifest[uid]["depends_on"]["nodes"] for uid in checks}
+    plan, why_not = compiled_models.replay_for(warehouse.database, stamp, models, reads)
+    if plan is None:
+        context.log.info(f"change run: dbt itself builds the models ({why_not})")
+        return False
+    started = time.perf_counter()
+    with warehouse.get_connection() as conn:
+        try:
+            outcomes = compiled_models.replay(conn, plan)
+        except compiled_models.ReplayTestFailed as failed:
+            outcomes = failed.outcomes
+            for o in outcomes:
+                yield _check_result(checks[o.unique_id], o)
+            raise dg.Failure(str(failed)) from None
+    tables = sum(node["materialized"] == "table" for _, node in plan.models)
+    context.log.info(f"change run: {tables} tables rebuilt and {len(outcomes)} tests run from the SQL dbt "
+                     f"compiled at its last build, in {time.perf_counter() - started:.2f} s")
+    for uid, _ in plan.models:  # in dependency order, as Dagster requires of a multi-asset
+        yield dg.MaterializeResult(asset_key=models[uid], metadata={"built_by": "compiled SQL replay (change run)"})
+    for o in outcomes:
+        yield _check_result(checks[o.unique_id], o)
+    return True
+
+
+def _check_result(key: dg.AssetCheckKey, outcome: compiled_models.TestOutcome) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=key.asset_key, check_name=key.name, passed=not (outcome.should_error or outcome.should_warn),
+        severity=dg.AssetCheckSeverity.ERROR if outcome.should_error else dg.AssetCheckSeverity.WARN,
+        metadata={"failures": outcome.failures},
+    )
 
 
 def dbt_resource() -> DbtCliResource:

@@ -1,0 +1,175 @@
+"""The change path's models: the SQL dbt compiled for this warehouse, run straight in DuckDB.
+
+A change run (started by the change-log sensor) must rebuild the few models its integrations
+read in about a second; the dbt CLI needs several seconds only to start, load its parse and
+compile. So every dbt build records, beside the warehouse, the SQL it compiled for each model
+and test (`<warehouse>.dbt_compiled.json`), stamped with the project's manifest. A change run
+whose every selected model and test is in that record, under the manifest the code runs with,
+replays it: the selected table models rebuilt in dependency order and the selected tests run,
+in one transaction, rolled back when a test of severity error fails (the exports then read the
+last good build, never a half-built or failing one). Views need nothing: they are the same SQL
+as at the recorded build. Anything else (a node never built on this warehouse, a project
+changed since, an incremental model or a snapshot) goes through dbt itself, which records the
+SQL for the next change run. Full and scheduled runs always use dbt itself.
+
+The SQL is dbt's own output (`compiled_code`); the test wrapper is dbt's (`get_test_sql`):
+failures = fail_calc, warn and error by warn_if / error_if.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import duckdb
+
+RECORD_SUFFIX = ".dbt_compiled.json"
+REPLAYABLE = ("table", "view")
+
+
+def record_path(database: str) -> Path:
+    return Path(str(database) + RECORD_SUFFIX)
+
+
+def project_stamp(manifest_path: Path) -> str:
+    """What the record is valid for: the manifest the code location loaded (any project change,
+    a macro's included, re-prepares it)."""
+    return hashlib.sha256(Path(manifest_path).read_bytes()).hexdigest()
+
+
+def _node_record(node: Mapping[str, Any]) -> dict[str, Any]:
+    config = node.get("config", {})
+    return {
+        "resource_type": node["resource_type"],
+        "materialized": config.get("materialized"),
+        "relation_name": node.get("relation_name"),
+        "compiled_code": node["compiled_code"],
+        "depends_on": list(node.get("depends_on", {}).get("nodes", [])),
+        "severity": str(config.get("severity", "ERROR")).upper(),
+        "fail_calc": config.get("fail_calc", "count(*)"),
+        "warn_if": config.get("warn_if", "!= 0"),
+        "error_if": config.get("error_if", "!= 0"),
+    }
+
+
+def record_compiled(invocation_manifest: Path, database: str, stamp: str) -> int:
+    """Keep the SQL one successful dbt invocation compiled (models and tests), merged into the
+    record when it is of the same project; returns how many nodes the record holds."""
+    if not invocation_manifest.exists():
+        return 0
+    nodes = json.loads(invocation_manifest.read_text())["nodes"]
+    compiled = {
+        uid: _node_record(n) for uid, n in nodes.items()
+        if n.get("compiled") and n.get("compiled_code") is not None and n["resource_type"] in ("model", "test")
+    }
+    path = record_path(database)
+    record = _read(path)
+    kept = record["nodes"] if record and record.get("stamp") == stamp else {}
+    kept.update(compiled)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps({"stamp": stamp, "nodes": kept}))
+    os.replace(tmp, path)  # a killed write never leaves half a record
+    return len(kept)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Replay:
+    models: list[tuple[str, dict[str, Any]]]  # dependency order
+    tests: list[tuple[str, dict[str, Any]]]
+
+
+def replay_for(
+    database: str, stamp: str, models: Iterable[str], tests: Mapping[str, Iterable[str]]
+) -> tuple[Replay | None, str]:
+    """The replay of these models and of the tests (id: the nodes it reads) whose every model
+    is among them, or None and why dbt itself must run."""
+    record = _read(record_path(database))
+    if record is None:
+        return None, "no compiled SQL recorded for this warehouse yet"
+    if record.get("stamp") != stamp:
+        return None, "the dbt project changed since the recorded build"
+    nodes = record["nodes"]
+    models = set(models)
+    # cautious selection, as the dbt path: a test runs only when every model it reads is rebuilt
+    tests = {uid for uid, parents in tests.items() if all(p in models for p in parents if p.startswith("model."))}
+    missing = sorted((models | tests) - nodes.keys())
+    if missing:
+        return None, f"{len(missing)} selected nodes not built on this warehouse yet (e.g. {missing[0]})"
+    other = sorted(uid for uid in models if nodes[uid]["materialized"] not in REPLAYABLE)
+    if other:
+        return None, f"{other[0]} is {nodes[other[0]]['materialized']}, not a table or view"
+    return Replay(models=_in_dependency_order(models, nodes), tests=[(t, nodes[t]) for t in sorted(tests)]), ""
+
+
+def _in_dependency_order(models: set[str], nodes: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    ordered: list[str] = []
+    seen: set[str] = set()
+
+    def visit(uid: str) -> None:
+        if uid in seen:
+            return
+        seen.add(uid)
+        for parent in nodes[uid]["depends_on"]:
+            if parent in models:
+                visit(parent)
+        ordered.append(uid)
+
+    for uid in sorted(models):
+        visit(uid)
+    return [(uid, nodes[uid]) for uid in ordered]
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    unique_id: str
+    failures: int
+    should_warn: bool
+    should_error: bool
+
+
+class ReplayTestFailed(Exception):
+    """A test of severity error failed: nothing of the replay was kept."""
+
+    def __init__(self, outcomes: list[TestOutcome]) -> None:
+        self.outcomes = outcomes
+        failed = [o for o in outcomes if o.should_error]
+        super().__init__(f"{len(failed)} dbt tests failed on the rebuilt models, nothing kept: "
+                         + ", ".join(f"{o.unique_id} ({o.failures})" for o in failed))
+
+
+def replay(conn: duckdb.DuckDBPyConnection, plan: Replay) -> list[TestOutcome]:
+    """Rebuild the tables and run the tests in one transaction; roll back when an error fails."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for _, node in plan.models:
+            if node["materialized"] == "table":
+                conn.execute(f"CREATE OR REPLACE TABLE {node['relation_name']} AS (\n{node['compiled_code']}\n)")
+        outcomes = []
+        for uid, node in plan.tests:
+            calc = node["fail_calc"]
+            failures, warn, error = conn.execute(
+                f"SELECT {calc} AS failures, {calc} {node['warn_if']} AS should_warn, "
+                f"{calc} {node['error_if']} AS should_error FROM (\n{node['compiled_code']}\n) dbt_internal_test"
+            ).fetchall()[0]
+            # dbt's rule: severity error fails on error_if, else warns on warn_if; severity warn only warns
+            fails = bool(error) and node["severity"] == "ERROR"
+            outcomes.append(TestOutcome(uid, int(failures or 0), bool(warn) and not fails, fails))
+        if any(o.should_error for o in outcomes):
+            raise ReplayTestFailed(outcomes)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return outcomes
