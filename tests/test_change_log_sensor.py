@@ -114,6 +114,14 @@ def evaluate(cursor, instance=None):
     return Tick(sensor.evaluate_tick(context))
 
 
+def run_as_the_daemon_does(defs, request, instance):
+    """The requested run with exactly its selection: its assets and its checks (not dbt's tests)."""
+    job = defs.resolve_job_def(request.job_name).get_subset(
+        asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys))
+    return job.execute_in_process(instance=instance, run_config=request.run_config, tags=request.tags,
+                                  raise_on_error=False)
+
+
 def test_relevant_change_requests_one_run(source):
     result = evaluate("3")
     [request] = result.run_requests
@@ -126,6 +134,10 @@ def test_relevant_change_requests_one_run(source):
     # Epic's output, what it reads, and the BI copy; no other integration, no model Epic does not read
     assert {"epic_on_call_finder/file", "raw/slots", "marts/fct_shifts", "bi/published_warehouse"} <= selected
     assert not {"edw/file", "tigerconnect/pushed", "marts/fct_duty_hours", "marts/fct_coverage"} & selected
+    # the integration's own checks, not dbt's tests (the model step runs those itself)
+    checks = {c.to_user_string() for c in request.asset_check_keys}
+    assert "epic_on_call_finder/file:no_problem_rows" in checks
+    assert not any(":unique_" in c or ":not_null_" in c for c in checks), checks
 
 
 def test_one_change_for_two_integrations_is_one_run_for_both(source, lb_env):
@@ -184,9 +196,7 @@ def test_the_requested_run_delivers_the_change(source, lb_env, monkeypatch):
     [request] = evaluate("3", instance).run_requests
     from lb_pipelines.definitions import build_definitions
 
-    result = build_definitions().resolve_job_def(request.job_name).execute_in_process(
-        instance=instance, run_config=request.run_config, tags=request.tags, raise_on_error=False,
-        asset_selection=request.asset_selection)
+    result = run_as_the_daemon_does(build_definitions(), request, instance)
     assert result.success, step_failures(result)
     # the models came from the SQL dbt compiled at the full build (compiled_models.py), not the dbt CLI
     built = {m.asset_key.to_user_string(): m.metadata.get("built_by") for m in result.get_asset_materialization_events()
@@ -196,3 +206,22 @@ def test_the_requested_run_delivers_the_change(source, lb_env, monkeypatch):
     rows = list(csv.DictReader(io.StringIO(latest.read_text())))
     nov2 = [r for r in rows if r["START"] == "11/02/2026 17:00"]
     assert [(r["PROVIDER_ID"], r["PROVIDER_NAME"]) for r in nov2] == [("SER011", "Ana Reyes")]
+
+
+def test_a_change_run_whose_rebuilt_models_fail_a_test_keeps_and_sends_nothing(source, lb_env):
+    """A duplicated slot id among the changed dates: the replayed models fail dbt's unique test,
+    the rebuild is rolled back, the run fails naming the test, and no Epic file goes out."""
+    from lb_pipelines.definitions import build_definitions
+
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_pipeline(instance).success  # the full build records the compiled SQL
+    sent = sorted((lb_env / "outbox" / "epic_on_call_finder").glob("*.csv"))
+    broken = system()
+    broken["slots"].append(next(dict(r) for r in broken["slots"] if r["id"] == 5002))  # slot 5002 twice
+    write_system(source, broken)
+    [request] = evaluate("3", instance).run_requests
+    result = run_as_the_daemon_does(build_definitions(), request, instance)
+    assert not result.success
+    [failure] = step_failures(result)
+    assert "unique_stg_lightning_bolt__slots_slot_id" in failure and "nothing kept" in failure, failure
+    assert sorted((lb_env / "outbox" / "epic_on_call_finder").glob("*.csv")) == sent

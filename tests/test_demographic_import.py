@@ -371,9 +371,10 @@ def test_the_new_pager_reaches_the_next_epic_file_through_the_change_log_sensor(
         tick = sensor.evaluate_tick(context)
         [request] = tick.run_requests
         assert request.tags["lb/integrations"] == "epic_on_call_finder" and tick.cursor == "4"  # one entry: the pager
-        result = defs.resolve_job_def(request.job_name).execute_in_process(
-            instance=instance, run_config=request.run_config, tags=request.tags, raise_on_error=False,
-            asset_selection=request.asset_selection)
+        job = defs.resolve_job_def(request.job_name).get_subset(
+            asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys))
+        result = job.execute_in_process(instance=instance, run_config=request.run_config, tags=request.tags,
+                                        raise_on_error=False)
         assert result.success, step_failures(result)
     [epic_file] = (lb_env / "outbox" / "epic_on_call_finder").glob("*.csv")
     rows = list(csv.DictReader(io.StringIO(epic_file.read_text())))

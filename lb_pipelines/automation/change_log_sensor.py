@@ -85,10 +85,12 @@ def run_request(triggered: dict[str, list[dict[str, Any]]], ref: Reference) -> d
     window = {"start_date": dates[0], "end_date": dates[-1]}
     first, last = relevant[0]["id"], relevant[-1]["id"]
     slugs = sorted(triggered)
+    selection = change_selection(slugs)
     return dg.RunRequest(
         run_key=f"changes:{first}-{last}:{','.join(slugs)}",
         job_name=CHANGE_JOB,
-        asset_selection=change_selection(slugs),
+        asset_selection=selection,
+        asset_check_keys=change_checks(selection),
         run_config={"ops": {op: {"config": window} for op in RAW_WINDOWED_BY_CHANGE}},
         tags={TRIGGER_TAG: CHANGE_LOG_TRIGGER, "lb/changes": f"{first}-{last}", "lb/integrations": ",".join(slugs)},
     )
@@ -103,6 +105,18 @@ def change_selection(slugs: list[str]) -> list[dg.AssetKey]:
     outputs = [integrations()[slug].output_key for slug in slugs]
     upstream = dg.AssetSelection.assets(*outputs).upstream().resolve(graph)
     return sorted(upstream | {BI_COPY}, key=lambda k: k.to_user_string())
+
+
+def change_checks(selection: list[dg.AssetKey]) -> list[dg.AssetCheckKey]:
+    """The checks of the selection but dbt's tests: the change run's model step runs those
+    itself and fails naming any that fails (warehouse/dbt_assets.py), without the hundred
+    check events that would cost seconds of the change's way out."""
+    from lb_pipelines.definitions import defs
+    from lb_pipelines.warehouse.dbt_assets import warehouse_dbt_assets
+
+    graph, models = defs.resolve_asset_graph(), set(warehouse_dbt_assets.keys)
+    return sorted((c for key in selection if key not in models for c in graph.get(key).check_keys),
+                  key=lambda c: c.to_user_string())
 
 
 def waiting_change_run(instance: dg.DagsterInstance) -> str | None:

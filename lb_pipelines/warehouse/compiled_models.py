@@ -140,13 +140,37 @@ class TestOutcome:
 
 
 class ReplayTestFailed(Exception):
-    """A test of severity error failed: nothing of the replay was kept."""
+    """A test of severity error failed (in a replay: nothing of it was kept)."""
 
-    def __init__(self, outcomes: list[TestOutcome]) -> None:
+    def __init__(self, outcomes: list[TestOutcome], kept: bool = False) -> None:
         self.outcomes = outcomes
         failed = [o for o in outcomes if o.should_error]
-        super().__init__(f"{len(failed)} dbt tests failed on the rebuilt models, nothing kept: "
-                         + ", ".join(f"{o.unique_id} ({o.failures})" for o in failed))
+        super().__init__(f"{len(failed)} dbt tests failed on the rebuilt models{'' if kept else ', nothing kept'}: "
+                         + ", ".join(f"{o.unique_id} ({o.failures} failing rows)" for o in failed))
+
+
+def run_tests(conn: duckdb.DuckDBPyConnection, tests: list[tuple[str, dict[str, Any]]]) -> list[TestOutcome]:
+    outcomes = []
+    for uid, node in tests:
+        calc = node["fail_calc"]
+        failures, warn, error = conn.execute(
+            f"SELECT {calc} AS failures, {calc} {node['warn_if']} AS should_warn, "
+            f"{calc} {node['error_if']} AS should_error FROM (\n{node['compiled_code']}\n) dbt_internal_test"
+        ).fetchall()[0]
+        # dbt's rule: severity error fails on error_if, else warns on warn_if; severity warn only warns
+        fails = bool(error) and node["severity"] == "ERROR"
+        outcomes.append(TestOutcome(uid, int(failures or 0), bool(warn) and not fails, fails))
+    return outcomes
+
+
+def recorded_tests(database: str, stamp: str, models: Iterable[str], tests: Mapping[str, Iterable[str]]):
+    """The tests (id: the nodes it reads) whose every model is among `models` and whose SQL is
+    recorded for this project: what a change run built by dbt itself then runs."""
+    record = _read(record_path(database)) or {}
+    nodes = record.get("nodes", {}) if record.get("stamp") == stamp else {}
+    models = set(models)
+    return [(uid, nodes[uid]) for uid, parents in sorted(tests.items())
+            if uid in nodes and all(p in models for p in parents if p.startswith("model."))]
 
 
 def replay(conn: duckdb.DuckDBPyConnection, plan: Replay) -> list[TestOutcome]:
@@ -156,16 +180,7 @@ def replay(conn: duckdb.DuckDBPyConnection, plan: Replay) -> list[TestOutcome]:
         for _, node in plan.models:
             if node["materialized"] == "table":
                 conn.execute(f"CREATE OR REPLACE TABLE {node['relation_name']} AS (\n{node['compiled_code']}\n)")
-        outcomes = []
-        for uid, node in plan.tests:
-            calc = node["fail_calc"]
-            failures, warn, error = conn.execute(
-                f"SELECT {calc} AS failures, {calc} {node['warn_if']} AS should_warn, "
-                f"{calc} {node['error_if']} AS should_error FROM (\n{node['compiled_code']}\n) dbt_internal_test"
-            ).fetchall()[0]
-            # dbt's rule: severity error fails on error_if, else warns on warn_if; severity warn only warns
-            fails = bool(error) and node["severity"] == "ERROR"
-            outcomes.append(TestOutcome(uid, int(failures or 0), bool(warn) and not fails, fails))
+        outcomes = run_tests(conn, plan.tests)
         if any(o.should_error for o in outcomes):
             raise ReplayTestFailed(outcomes)
         conn.execute("COMMIT")

@@ -80,7 +80,8 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     with warehouse.get_connection() as conn:
         ensure_delivery_tables(conn)  # the ledger views read them, even before the first delivery
     stamp = compiled_models.project_stamp(lightning_bolt_dbt.manifest_path)
-    if context.run.tags.get(TRIGGER_TAG) == CHANGE_LOG_TRIGGER:
+    change_run = context.run.tags.get(TRIGGER_TAG) == CHANGE_LOG_TRIGGER
+    if change_run:
         replayed = yield from _replay_compiled(context, warehouse, stamp)
         if replayed:
             return
@@ -96,17 +97,30 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         yield from invocation.stream()
         _keep_parse(target, cache)
         compiled_models.record_compiled(target / "manifest.json", warehouse.database, stamp)
+    if change_run and not context.selected_asset_check_keys:
+        _test_after_dbt(context, warehouse, stamp)
+
+
+def _change_run_tests(context: dg.AssetExecutionContext) -> tuple[dict[str, dg.AssetKey], dict[str, list[str]]]:
+    """The selected models by dbt id, and every test of them (id: the nodes it reads).
+
+    A change run selects no dbt test as an asset check (the change-log sensor leaves them out:
+    a hundred check events would cost seconds of the change's way out); it runs them all here
+    and fails naming any that fails. Every other run shows each as a check."""
+    assets = context.assets_def
+    models = {assets.specs_by_key[k].metadata[UNIQUE_ID]: k for k in context.selected_asset_keys}
+    manifest = json.loads(Path(lightning_bolt_dbt.manifest_path).read_text())["nodes"]
+    tests = {uid: n["depends_on"]["nodes"] for uid, n in manifest.items()
+             if n["resource_type"] == "test" and any(p in models for p in n["depends_on"]["nodes"])}
+    return models, tests
 
 
 def _replay_compiled(context: dg.AssetExecutionContext, warehouse: DuckDBResource, stamp: str):
     """A change run's models from the SQL dbt compiled for this warehouse (compiled_models.py);
     returns False, having yielded nothing, when dbt itself must run."""
-    assets = context.assets_def
-    models = {assets.specs_by_key[k].metadata[UNIQUE_ID]: k for k in context.selected_asset_keys}
-    checks = {assets.get_spec_for_check_key(k).metadata[UNIQUE_ID]: k for k in context.selected_asset_check_keys}
-    manifest = json.loads(Path(lightning_bolt_dbt.manifest_path).read_text())["nodes"]
-    reads = {uid: manifest[uid]["depends_on"]["nodes"] for uid in checks}
-    plan, why_not = compiled_models.replay_for(warehouse.database, stamp, models, reads)
+    models, tests = _change_run_tests(context)
+    checks = _selected_checks(context)
+    plan, why_not = compiled_models.replay_for(warehouse.database, stamp, models, tests)
     if plan is None:
         context.log.info(f"change run: dbt itself builds the models ({why_not})")
         return False
@@ -115,18 +129,41 @@ def _replay_compiled(context: dg.AssetExecutionContext, warehouse: DuckDBResourc
         try:
             outcomes = compiled_models.replay(conn, plan)
         except compiled_models.ReplayTestFailed as failed:
-            outcomes = failed.outcomes
-            for o in outcomes:
-                yield _check_result(checks[o.unique_id], o)
+            yield from _check_results(checks, failed.outcomes)
             raise dg.Failure(str(failed)) from None
     tables = sum(node["materialized"] == "table" for _, node in plan.models)
+    warned = [o.unique_id for o in outcomes if o.should_warn]
     context.log.info(f"change run: {tables} tables rebuilt and {len(outcomes)} tests run from the SQL dbt "
-                     f"compiled at its last build, in {time.perf_counter() - started:.2f} s")
+                     f"compiled at its last build, in {time.perf_counter() - started:.2f} s"
+                     + (f"; tests warning: {', '.join(warned)}" if warned else ""))
     for uid, _ in plan.models:  # in dependency order, as Dagster requires of a multi-asset
         yield dg.MaterializeResult(asset_key=models[uid], metadata={"built_by": "compiled SQL replay (change run)"})
-    for o in outcomes:
-        yield _check_result(checks[o.unique_id], o)
+    yield from _check_results(checks, outcomes)
     return True
+
+
+def _test_after_dbt(context: dg.AssetExecutionContext, warehouse: DuckDBResource, stamp: str):
+    """A change run built by dbt itself ran no test (none selected): run the recorded ones now."""
+    models, tests = _change_run_tests(context)
+    recorded = compiled_models.recorded_tests(warehouse.database, stamp, models, tests)
+    with warehouse.get_connection() as conn:
+        outcomes = compiled_models.run_tests(conn, recorded)
+    context.log.info(f"change run: {len(outcomes)} of its models' {len(tests)} tests run after dbt "
+                     "(the others were never compiled on this warehouse)")
+    if any(o.should_error for o in outcomes):
+        raise dg.Failure(str(compiled_models.ReplayTestFailed(outcomes, kept=True)))
+
+
+def _selected_checks(context: dg.AssetExecutionContext) -> dict[str, dg.AssetCheckKey]:
+    assets = context.assets_def
+    return {assets.get_spec_for_check_key(k).metadata[UNIQUE_ID]: k for k in context.selected_asset_check_keys}
+
+
+def _check_results(checks: dict[str, dg.AssetCheckKey], outcomes: list[compiled_models.TestOutcome]):
+    """Results of the tests selected as checks (a run from the UI may select some)."""
+    for o in outcomes:
+        if o.unique_id in checks:
+            yield _check_result(checks[o.unique_id], o)
 
 
 def _check_result(key: dg.AssetCheckKey, outcome: compiled_models.TestOutcome) -> dg.AssetCheckResult:
