@@ -31,7 +31,6 @@ from lb_pipelines.lightning_bolt.source.contract import Window
 from lb_pipelines.lightning_bolt.source.resource import LightningBoltResource
 from lb_pipelines.lightning_bolt.source import LightningBoltSource
 
-BI_COPY = dg.AssetKey(["bi", "published_warehouse"])
 
 MAX_CHANGES_PER_TICK = 5000  # keeps a tick far inside Dagster's 60 s sensor limit
 RAW_WINDOWED_BY_CHANGE = ("raw__slots", "raw__schedules")
@@ -97,14 +96,16 @@ def run_request(triggered: dict[str, list[dict[str, Any]]], ref: Reference) -> d
 
 
 def change_selection(slugs: list[str]) -> list[dg.AssetKey]:
-    """The integrations' outputs and everything upstream of them, with the BI copy: the raw
-    entities, their configuration and only the models they read (dbt builds that subset)."""
+    """The integrations' outputs and everything upstream of them: the raw entities, their
+    configuration and only the models they read. Not the BI copy: at 20,000 providers its copy
+    of the warehouse takes seconds, holding the warehouse while the next change waits; every
+    full and cadence run republishes it (every 5 minutes for Epic by default)."""
     from lb_pipelines.definitions import defs  # the asset graph; imported late (it builds this sensor)
 
     graph = defs.resolve_asset_graph()
     outputs = [integrations()[slug].output_key for slug in slugs]
     upstream = dg.AssetSelection.assets(*outputs).upstream().resolve(graph)
-    return sorted(upstream | {BI_COPY}, key=lambda k: k.to_user_string())
+    return sorted(upstream, key=lambda k: k.to_user_string())
 
 
 def change_checks(selection: list[dg.AssetKey]) -> list[dg.AssetCheckKey]:
@@ -159,13 +160,13 @@ def evaluate_change_log(context: dg.SensorEvaluationContext, lightning_bolt: Lig
     return dg.SensorResult(run_requests=[run_request(triggered, ref)], cursor=cursor)
 
 
-def change_job(also: dg.AssetSelection):
+def change_job():
     """Every near-real-time integration's output and its upstream; each run selects a subset."""
     outputs = [i.output_key for i in near_real_time()]
     assert not any(i.partitioned_by for i in near_real_time()), "a change run covers no partition"
     return dg.define_asset_job(
         CHANGE_JOB,
-        selection=dg.AssetSelection.assets(*outputs).upstream() | also,
+        selection=dg.AssetSelection.assets(*outputs).upstream(),
         tags=WAREHOUSE_WRITE_TAG,
         description="Started by the change-log sensor: the changed dates, the models the triggered "
         "integrations read, and their deliveries (each run selects the integrations its changes concern).",

@@ -1,7 +1,9 @@
 """The published BI copy as a Dagster asset, downstream of every dbt model.
 
 Every job that builds models (the main job, each integration's job, the pay-period job) also
-publishes, so BI never reads marts older than the last build. It runs after the run's
+publishes, so BI never reads marts older than the last full or cadence build. The change-log
+sensor's runs do not: at 20,000 providers the copy takes seconds, and the next change would wait
+for it (the cadence runs republish every few minutes). It runs after the run's
 deliveries when both are ready (a lower step priority): a change reaches Epic first, BI next.
 Its freshness policy (evaluated by the daemon) marks it in the UI when it is older than an hour:
 the cadences deliver every few minutes and each run republishes, so an older copy means

@@ -21,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -88,6 +89,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 class Replay:
     models: list[tuple[str, dict[str, Any]]]  # dependency order
     tests: list[tuple[str, dict[str, Any]]]
+    seconds: dict[str, float] = field(default_factory=dict)  # tables, tests: filled by replay()
 
 
 def replay_for(
@@ -177,10 +179,13 @@ def replay(conn: duckdb.DuckDBPyConnection, plan: Replay) -> list[TestOutcome]:
     """Rebuild the tables and run the tests in one transaction; roll back when an error fails."""
     conn.execute("BEGIN TRANSACTION")
     try:
+        started = time.perf_counter()
         for _, node in plan.models:
             if node["materialized"] == "table":
                 conn.execute(f"CREATE OR REPLACE TABLE {node['relation_name']} AS (\n{node['compiled_code']}\n)")
+        plan.seconds["tables"] = time.perf_counter() - started
         outcomes = run_tests(conn, plan.tests)
+        plan.seconds["tests"] = time.perf_counter() - started - plan.seconds["tables"]
         if any(o.should_error for o in outcomes):
             raise ReplayTestFailed(outcomes)
         conn.execute("COMMIT")
