@@ -20,6 +20,8 @@ import pyarrow as pa
 from lb_pipelines import clock
 from lb_pipelines.lightning_bolt.source.contract import DUCKDB_TYPES, ENTITIES, Entity, Window
 from lb_pipelines.lightning_bolt.source import LightningBoltSource
+from lb_pipelines.lightning_bolt.source.directory import DirectorySource
+from lb_pipelines.warehouse import raw_load_sql
 
 RAW_SCHEMA = "raw"
 PROBLEMS_TABLE = f"{RAW_SCHEMA}.load_problems"
@@ -161,6 +163,12 @@ def load_entity(
 
     rows = 0
     insert = _insert_sql(spec)
+    # A directory's file is read and checked by DuckDB itself (raw_load_sql.py); a file with a bad
+    # record, and every other source, goes record by record below.
+    checked = (
+        raw_load_sql.read_checked(conn, spec, source.path / spec.file_name)
+        if isinstance(source, DirectorySource) and raw_load_sql.sql_loadable(spec) else None
+    )
     conn.execute("BEGIN TRANSACTION")
     try:
         if spec.read == "full":
@@ -172,11 +180,23 @@ def load_entity(
             )
         elif spec.read in ("date", "range"):
             conn.execute(f"DELETE FROM {target}")  # no window: the whole entity is replaced
-        for batch in _batches(source.read(entity, window=windowed, since_id=since_id), batch_size):
-            conn.register("_lb_batch", _to_arrow(spec, batch))
-            conn.execute(insert, {"loaded_at": loaded_at})
-            conn.unregister("_lb_batch")
-            rows += len(batch)
+        if checked is not None:
+            kept = [_window_predicate(spec)] if windowed is not None else []
+            kept += ['"id" > $since_id'] if since_id is not None else []
+            rows = scalar(
+                conn,
+                f"INSERT INTO {target} SELECT *, $loaded_at FROM {raw_load_sql.ROWS}"
+                + (f" WHERE {' AND '.join(kept)}" if kept else ""),
+                {"loaded_at": loaded_at}
+                | ({"start": windowed.start, "end": windowed.end} if windowed is not None else {})
+                | ({"since_id": since_id} if since_id is not None else {}),
+            )
+        else:
+            for batch in _batches(source.read(entity, window=windowed, since_id=since_id), batch_size):
+                conn.register("_lb_batch", _to_arrow(spec, batch))
+                conn.execute(insert, {"loaded_at": loaded_at})
+                conn.unregister("_lb_batch")
+                rows += len(batch)
         conn.execute(
             f"INSERT INTO {LOAD_LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
             [entity, windowed and windowed.start, windowed and windowed.end, since_id, rows,
@@ -186,6 +206,9 @@ def load_entity(
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    finally:
+        if checked is not None:
+            raw_load_sql.drop_checked(conn)
 
     problems = record_reference_problems(conn, entity, loaded_at)
     table_rows = scalar(conn, f"SELECT count(*) FROM {target}")
