@@ -226,3 +226,27 @@ def test_a_change_run_whose_rebuilt_models_fail_a_test_keeps_and_sends_nothing(s
     [failure] = step_failures(result)
     assert "unique_stg_lightning_bolt__slots_slot_id" in failure and "nothing kept" in failure, failure
     assert sorted((lb_env / "outbox" / "epic_on_call_finder").glob("*.csv")) == sent
+
+
+def test_a_replay_that_cannot_run_falls_back_to_dbt_and_still_delivers(source, lb_env):
+    """A view the recorded SQL reads was dropped by hand: the replay is rolled back, dbt itself
+    rebuilds the models, and the change still reaches the Epic file."""
+    import duckdb
+
+    from lb_pipelines import settings
+    from lb_pipelines.definitions import build_definitions
+
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_pipeline(instance).success
+    with duckdb.connect(str(settings.warehouse_path())) as conn:
+        conn.execute("DROP VIEW intermediate.int_slots__timed")
+    [request] = evaluate("3", instance).run_requests
+    result = run_as_the_daemon_does(build_definitions(), request, instance)
+    assert result.success, step_failures(result)
+    built = {m.event_specific_data.materialization.asset_key.to_user_string():
+             m.event_specific_data.materialization.metadata.get("built_by")
+             for m in result.get_asset_materialization_events()}
+    assert built["marts/fct_shifts"] is None  # built by dbt, not replayed
+    assert "epic_on_call_finder/file" in built  # and the run went on to deliver
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM intermediate.int_slots__timed").fetchall()[0][0] > 0
