@@ -84,38 +84,37 @@ def run_request(triggered: dict[str, list[dict[str, Any]]], ref: Reference) -> d
     window = {"start_date": dates[0], "end_date": dates[-1]}
     first, last = relevant[0]["id"], relevant[-1]["id"]
     slugs = sorted(triggered)
-    selection = change_selection(slugs)
+    from lb_pipelines.definitions import defs  # the asset graph; imported late (it builds this sensor)
+
+    graph = defs.resolve_asset_graph()
+    selection = change_selection(graph, slugs)
     return dg.RunRequest(
         run_key=f"changes:{first}-{last}:{','.join(slugs)}",
         job_name=CHANGE_JOB,
         asset_selection=selection,
-        asset_check_keys=change_checks(selection),
+        asset_check_keys=change_checks(graph, selection),
         run_config={"ops": {op: {"config": window} for op in RAW_WINDOWED_BY_CHANGE}},
         tags={TRIGGER_TAG: CHANGE_LOG_TRIGGER, "lb/changes": f"{first}-{last}", "lb/integrations": ",".join(slugs)},
     )
 
 
-def change_selection(slugs: list[str]) -> list[dg.AssetKey]:
+def change_selection(graph, slugs: list[str]) -> list[dg.AssetKey]:
     """The integrations' outputs and everything upstream of them: the raw entities, their
     configuration and only the models they read. Not the BI copy: at 20,000 providers its copy
     of the warehouse takes seconds, holding the warehouse while the next change waits; every
     full and cadence run republishes it (every 5 minutes for Epic by default)."""
-    from lb_pipelines.definitions import defs  # the asset graph; imported late (it builds this sensor)
-
-    graph = defs.resolve_asset_graph()
     outputs = [integrations()[slug].output_key for slug in slugs]
     upstream = dg.AssetSelection.assets(*outputs).upstream().resolve(graph)
     return sorted(upstream, key=lambda k: k.to_user_string())
 
 
-def change_checks(selection: list[dg.AssetKey]) -> list[dg.AssetCheckKey]:
+def change_checks(graph, selection: list[dg.AssetKey]) -> list[dg.AssetCheckKey]:
     """The checks of the selection but dbt's tests: the change run's model step runs those
     itself and fails naming any that fails (warehouse/dbt_assets.py), without the hundred
     check events that would cost seconds of the change's way out."""
-    from lb_pipelines.definitions import defs
     from lb_pipelines.warehouse.dbt_assets import warehouse_dbt_assets
 
-    graph, models = defs.resolve_asset_graph(), set(warehouse_dbt_assets.keys)
+    models = set(warehouse_dbt_assets.keys)
     return sorted((c for key in selection if key not in models for c in graph.get(key).check_keys),
                   key=lambda c: c.to_user_string())
 
@@ -162,8 +161,9 @@ def evaluate_change_log(context: dg.SensorEvaluationContext, lightning_bolt: Lig
 
 def change_job():
     """Every near-real-time integration's output and its upstream; each run selects a subset."""
-    outputs = [i.output_key for i in near_real_time()]
-    assert not any(i.partitioned_by for i in near_real_time()), "a change run covers no partition"
+    declared = near_real_time()
+    outputs = [i.output_key for i in declared]
+    assert not any(i.partitioned_by for i in declared), "a change run covers no partition"
     return dg.define_asset_job(
         CHANGE_JOB,
         selection=dg.AssetSelection.assets(*outputs).upstream(),

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import duckdb
+
+from lb_pipelines.delivery.targets import write_atomically
 
 RECORD_SUFFIX = ".dbt_compiled.json"
 REPLAYABLE = ("table", "view")
@@ -68,13 +68,9 @@ def record_compiled(invocation_manifest: Path, database: str, stamp: str) -> int
         uid: _node_record(n) for uid, n in nodes.items()
         if n.get("compiled") and n.get("compiled_code") is not None and n["resource_type"] in ("model", "test")
     }
-    path = record_path(database)
-    record = _read(path)
-    kept = record["nodes"] if record and record.get("stamp") == stamp else {}
+    kept = _recorded_nodes(database, stamp) or {}
     kept.update(compiled)
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps({"stamp": stamp, "nodes": kept}))
-    os.replace(tmp, path)  # a killed write never leaves half a record
+    write_atomically(record_path(database), json.dumps({"stamp": stamp, "nodes": kept}).encode())
     return len(kept)
 
 
@@ -83,6 +79,17 @@ def _read(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return None
+
+
+def _recorded_nodes(database: str, stamp: str) -> dict[str, Any] | None:
+    """The recorded nodes when the record is of this project, else None."""
+    record = _read(record_path(database))
+    return record["nodes"] if record and record.get("stamp") == stamp else None
+
+
+def _cautious(models: set[str], tests: Mapping[str, Iterable[str]]) -> set[str]:
+    """As dbt's `--indirect-selection cautious`: a test runs only when every model it reads is built."""
+    return {uid for uid, parents in tests.items() if all(p in models for p in parents if p.startswith("model."))}
 
 
 @dataclass(frozen=True)
@@ -97,15 +104,12 @@ def replay_for(
 ) -> tuple[Replay | None, str]:
     """The replay of these models and of the tests (id: the nodes it reads) whose every model
     is among them, or None and why dbt itself must run."""
-    record = _read(record_path(database))
-    if record is None:
-        return None, "no compiled SQL recorded for this warehouse yet"
-    if record.get("stamp") != stamp:
-        return None, "the dbt project changed since the recorded build"
-    nodes = record["nodes"]
+    nodes = _recorded_nodes(database, stamp)
+    if nodes is None:
+        return None, ("no compiled SQL recorded for this warehouse yet" if not record_path(database).exists()
+                      else "the dbt project changed since the recorded build")
     models = set(models)
-    # cautious selection, as the dbt path: a test runs only when every model it reads is rebuilt
-    tests = {uid for uid, parents in tests.items() if all(p in models for p in parents if p.startswith("model."))}
+    tests = _cautious(models, tests)
     missing = sorted((models | tests) - nodes.keys())
     if missing:
         return None, f"{len(missing)} selected nodes not built on this warehouse yet (e.g. {missing[0]})"
@@ -168,11 +172,8 @@ def run_tests(conn: duckdb.DuckDBPyConnection, tests: list[tuple[str, dict[str, 
 def recorded_tests(database: str, stamp: str, models: Iterable[str], tests: Mapping[str, Iterable[str]]):
     """The tests (id: the nodes it reads) whose every model is among `models` and whose SQL is
     recorded for this project: what a change run built by dbt itself then runs."""
-    record = _read(record_path(database)) or {}
-    nodes = record.get("nodes", {}) if record.get("stamp") == stamp else {}
-    models = set(models)
-    return [(uid, nodes[uid]) for uid, parents in sorted(tests.items())
-            if uid in nodes and all(p in models for p in parents if p.startswith("model."))]
+    nodes = _recorded_nodes(database, stamp) or {}
+    return [(uid, nodes[uid]) for uid in sorted(_cautious(set(models), tests)) if uid in nodes]
 
 
 def replay(conn: duckdb.DuckDBPyConnection, plan: Replay) -> list[TestOutcome]:

@@ -2,6 +2,7 @@
 
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from dagster_duckdb import DuckDBResource
 
 from lb_pipelines.automation import CHANGE_LOG_TRIGGER, TRIGGER_TAG
 from lb_pipelines.delivery.ledger import ensure_delivery_tables
+from lb_pipelines.delivery.targets import write_atomically
 from lb_pipelines.warehouse import compiled_models
 from lb_pipelines.warehouse.dbt_project import dbt_executable, lightning_bolt_dbt
 
@@ -67,9 +69,18 @@ def _parse_cache(database: str) -> Path:
 def _keep_parse(invocation_target: Path, cache: Path) -> None:
     parsed = invocation_target / "partial_parse.msgpack"
     if parsed.exists():
-        tmp = cache.with_name(f"{cache.name}.{uuid.uuid4().hex[:8]}.tmp")
-        shutil.copyfile(parsed, tmp)
-        os.replace(tmp, cache)  # a killed copy never leaves half a file where dbt reads
+        write_atomically(cache, parsed.read_bytes())  # a killed copy never leaves half a file where dbt reads
+
+
+@functools.lru_cache(maxsize=2)
+def _project(manifest_path: str, modified_ns: int) -> tuple[str, dict[str, Any]]:
+    """The prepared manifest's stamp and nodes, read once per version of the file."""
+    return compiled_models.project_stamp(Path(manifest_path)), json.loads(Path(manifest_path).read_text())["nodes"]
+
+
+def project() -> tuple[str, dict[str, Any]]:
+    path = Path(lightning_bolt_dbt.manifest_path)
+    return _project(str(path), path.stat().st_mtime_ns)
 
 
 @dbt_assets(
@@ -80,10 +91,11 @@ def _keep_parse(invocation_target: Path, cache: Path) -> None:
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBResource):
     with warehouse.get_connection() as conn:
         ensure_delivery_tables(conn)  # the ledger views read them, even before the first delivery
-    stamp = compiled_models.project_stamp(lightning_bolt_dbt.manifest_path)
+    stamp, nodes = project()
     change_run = context.run.tags.get(TRIGGER_TAG) == CHANGE_LOG_TRIGGER
     if change_run:
-        replayed = yield from _replay_compiled(context, warehouse, stamp)
+        models, tests = _change_run_tests(context, nodes)
+        replayed = yield from _replay_compiled(context, warehouse, stamp, models, tests)
         if replayed:
             return
     with _warehouse_env(warehouse.database):
@@ -99,10 +111,12 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         _keep_parse(target, cache)
         compiled_models.record_compiled(target / "manifest.json", warehouse.database, stamp)
     if change_run and not context.selected_asset_check_keys:
-        _test_after_dbt(context, warehouse, stamp)
+        _test_after_dbt(context, warehouse, stamp, models, tests)
 
 
-def _change_run_tests(context: dg.AssetExecutionContext) -> tuple[dict[str, dg.AssetKey], dict[str, list[str]]]:
+def _change_run_tests(
+    context: dg.AssetExecutionContext, nodes: Mapping[str, Any]
+) -> tuple[dict[str, dg.AssetKey], dict[str, list[str]]]:
     """The selected models by dbt id, and every test of them (id: the nodes it reads).
 
     A change run selects no dbt test as an asset check (the change-log sensor leaves them out:
@@ -110,16 +124,15 @@ def _change_run_tests(context: dg.AssetExecutionContext) -> tuple[dict[str, dg.A
     and fails naming any that fails. Every other run shows each as a check."""
     assets = context.assets_def
     models = {assets.specs_by_key[k].metadata[UNIQUE_ID]: k for k in context.selected_asset_keys}
-    manifest = json.loads(Path(lightning_bolt_dbt.manifest_path).read_text())["nodes"]
-    tests = {uid: n["depends_on"]["nodes"] for uid, n in manifest.items()
+    tests = {uid: n["depends_on"]["nodes"] for uid, n in nodes.items()
              if n["resource_type"] == "test" and any(p in models for p in n["depends_on"]["nodes"])}
     return models, tests
 
 
-def _replay_compiled(context: dg.AssetExecutionContext, warehouse: DuckDBResource, stamp: str):
+def _replay_compiled(context: dg.AssetExecutionContext, warehouse: DuckDBResource, stamp: str,
+                     models: dict[str, dg.AssetKey], tests: dict[str, list[str]]):
     """A change run's models from the SQL dbt compiled for this warehouse (compiled_models.py);
     returns False, having yielded nothing, when dbt itself must run."""
-    models, tests = _change_run_tests(context)
     checks = _selected_checks(context)
     plan, why_not = compiled_models.replay_for(warehouse.database, stamp, models, tests)
     if plan is None:
@@ -147,9 +160,9 @@ def _replay_compiled(context: dg.AssetExecutionContext, warehouse: DuckDBResourc
     return True
 
 
-def _test_after_dbt(context: dg.AssetExecutionContext, warehouse: DuckDBResource, stamp: str):
+def _test_after_dbt(context: dg.AssetExecutionContext, warehouse: DuckDBResource, stamp: str,
+                    models: dict[str, dg.AssetKey], tests: dict[str, list[str]]):
     """A change run built by dbt itself ran no test (none selected): run the recorded ones now."""
-    models, tests = _change_run_tests(context)
     recorded = compiled_models.recorded_tests(warehouse.database, stamp, models, tests)
     with warehouse.get_connection() as conn:
         outcomes = compiled_models.run_tests(conn, recorded)
