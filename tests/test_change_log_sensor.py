@@ -203,6 +203,11 @@ def test_the_requested_run_delivers_the_change(source, lb_env, monkeypatch):
     built = {m.asset_key.to_user_string(): m.metadata.get("built_by") for m in result.get_asset_materialization_events()
              for m in [m.event_specific_data.materialization]}
     assert built["marts/fct_shifts"].value == "compiled SQL replay (change run)"
+    # only the changed dates' shifts were rebuilt: the reference data reloaded unchanged
+    window = request.run_config["ops"]["raw__slots"]["config"]
+    rebuilt = {m.asset_key.to_user_string(): m.metadata.get("rebuilt") for m in result.get_asset_materialization_events()
+               for m in [m.event_specific_data.materialization]}
+    assert rebuilt["marts/fct_shifts"].value == f"{window['start_date']}..{window['end_date']}"
     latest = sorted((lb_env / "outbox" / "epic_on_call_finder").glob("*.csv"))[-1]
     rows = list(csv.DictReader(io.StringIO(latest.read_text())))
     nov2 = [r for r in rows if r["START"] == "11/02/2026 17:00"]

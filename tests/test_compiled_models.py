@@ -4,12 +4,18 @@ tests/test_change_log_sensor.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import duckdb
 import pytest
 
+from lb_pipelines.lightning_bolt.source.contract import Window
+from lb_pipelines.lightning_bolt.source.directory import DirectorySource
 from lb_pipelines.warehouse import compiled_models as cm
+from lb_pipelines.warehouse.raw_load import load_entity
+from tiny_system import fresh, write_system
+from warehouse_helpers import load_system, run_dbt
 
 
 def node(sql, materialized="table", relation=None, depends_on=(), resource_type="model", **config):
@@ -112,3 +118,96 @@ def test_a_failing_error_test_keeps_nothing(warehouse, tmp_path):
         with pytest.raises(cm.ReplayTestFailed, match="unique_daily_day"):
             cm.replay(conn, plan)
         assert conn.execute("SELECT day, n FROM main.daily ORDER BY day").fetchall() == [(1, 5), (2, 4)]  # as before
+
+
+# --- A table rebuilt by date: fct_shifts of the real project on the hand-made system ---------
+
+SHIFTS = "model.lb_pipelines.fct_shifts"
+NOV_1, NOV_2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
+
+
+@pytest.fixture
+def built(lb_env, tmp_path):
+    """The tiny system loaded and built by dbt, its SQL recorded and fct_shifts' build noted, as
+    the pipeline's dbt step leaves them."""
+    warehouse = load_system(tmp_path / "source", fresh(), tmp_path / "warehouse.duckdb")
+    run_dbt(warehouse, "run", "--select", "+fct_shifts")
+    cm.record_compiled(tmp_path / "dbt_target" / "manifest.json", str(warehouse), "stamp-1")
+    nodes = json.loads((tmp_path / "dbt_target" / "manifest.json").read_text())["nodes"]
+    upstream = {SHIFTS}
+    todo = [SHIFTS]
+    while todo:
+        for parent in nodes[todo.pop()]["depends_on"]["nodes"]:
+            if parent.startswith("model.") and parent not in upstream:
+                upstream.add(parent)
+                todo.append(parent)
+    with duckdb.connect(str(warehouse)) as conn:
+        cm.note_builds(conn, [SHIFTS], "stamp-1", cm.last_load_id(conn))
+    return warehouse, sorted(upstream)
+
+
+def _load(warehouse, system, entity, window=None):
+    source = DirectorySource(write_system(warehouse.parent / "source", system))
+    with duckdb.connect(str(warehouse)) as conn:
+        load_entity(conn, source, entity, window=window)
+        return conn.execute("SELECT changed FROM raw.load_log ORDER BY load_id DESC LIMIT 1").fetchall()[0][0]
+
+
+def _replay(warehouse, models):
+    plan, why_not = cm.replay_for(str(warehouse), "stamp-1", models, {})
+    assert why_not == ""
+    with duckdb.connect(str(warehouse)) as conn:
+        cm.replay(conn, plan)
+        relation = plan.models[-1][1]["relation_name"]
+        full = f"SELECT * FROM ({plan.models[-1][1]['compiled_code']})"
+        # the oracle: the same SQL over the whole of raw, as dbt itself would build it
+        differ = conn.execute(f"SELECT count(*) FROM ((SELECT * FROM {relation} EXCEPT ALL {full}) "
+                              f"UNION ALL ({full} EXCEPT ALL SELECT * FROM {relation}))").fetchall()[0][0]
+        people = dict(conn.execute(f"SELECT slot_id, personnel_id FROM {relation}").fetchall())
+    return plan.rebuilt[SHIFTS], differ, people
+
+
+def test_only_the_dates_loaded_since_the_last_build_are_rebuilt(built):
+    warehouse, models = built
+    system = fresh()
+    system["slots"][2]["personnel_id"] = 11  # slot 5003, 2 Nov: Ben → Ana
+    system["slots"][0]["personnel_id"] = 12  # slot 5001, 1 Nov: changed in the source, not loaded yet
+    assert _load(warehouse, system, "slots", Window(NOV_2, NOV_2)) is True
+    for entity in ("departments", "assignments", "personnel", "schedules"):  # as a change run reloads them
+        assert _load(warehouse, system, entity) is False  # reloaded, nothing changed
+    rebuilt, differ, people = _replay(warehouse, models)
+    assert (rebuilt, differ) == ("2026-11-02..2026-11-02", 0)
+    assert (people[5003], people[5001]) == (11, 11)  # 1 Nov is as loaded: not yet re-read
+
+    # another job loads 1 Nov without building: the next replay takes it in
+    _load(warehouse, system, "slots", Window(NOV_1, NOV_1))
+    rebuilt, differ, people = _replay(warehouse, models)
+    assert (rebuilt, differ, people[5001]) == ("2026-11-01..2026-11-01", 0, 12)
+
+    rebuilt, differ, _ = _replay(warehouse, models)
+    assert (rebuilt, differ) == ("no dates loaded since its last build", 0)
+
+
+@pytest.mark.parametrize("entity, change", [
+    ("personnel", lambda s: s["personnel"][1].update(is_placeholder=True)),  # Ben: fct_shifts.is_placeholder
+    ("schedules", lambda s: s["schedules"][1].update(status="published")),  # every slot of it
+    ("slots", lambda s: None),  # the whole source reloaded, no window
+])
+def test_a_change_it_cannot_place_by_date_rebuilds_it_in_full(built, entity, change):
+    warehouse, models = built
+    system = fresh()
+    change(system)
+    _load(warehouse, system, entity)
+    rebuilt, differ, _ = _replay(warehouse, models)
+    assert (rebuilt, differ) == ("in full", 0)
+
+
+def test_no_build_noted_for_this_project_rebuilds_it_in_full(built):
+    warehouse, models = built
+    with duckdb.connect(str(warehouse)) as conn:
+        cm.note_builds(conn, [SHIFTS], None)  # what the dbt step does before dbt runs
+    _load(warehouse, fresh(), "slots", Window(NOV_2, NOV_2))
+    assert _replay(warehouse, models)[:2] == ("in full", 0)
+    with duckdb.connect(str(warehouse)) as conn:
+        cm.note_builds(conn, [SHIFTS], "stamp-0", 0)  # built by another version of the project
+    assert _replay(warehouse, models)[:2] == ("in full", 0)

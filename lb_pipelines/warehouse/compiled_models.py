@@ -12,12 +12,20 @@ as at the recorded build. Anything else (a node never built on this warehouse, a
 changed since, an incremental model or a snapshot) goes through dbt itself, which records the
 SQL for the next change run. Full and scheduled runs always use dbt itself.
 
+A table model that declares `meta: lb_rebuild_by_date: {column, source}` (fct_shifts: one row per
+raw slot, on the slot's date) is rebuilt only for the dates loaded since its last build, never
+in full, when that is exact: the last build is of this project (`raw.model_builds`), and every
+load since (`raw.load_log`, ordered by load_id) of a raw entity it reads is either of its source
+with a window (those dates are rebuilt) or of other data and changed nothing. A load of the
+whole source, a change to reference data it reads, or no build recorded: the full rebuild.
+
 The SQL is dbt's own output (`compiled_code`); the test wrapper is dbt's (`get_test_sql`):
 failures = fail_calc, warn and error by warn_if / error_if.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -55,6 +63,7 @@ def _node_record(node: Mapping[str, Any]) -> dict[str, Any]:
         "fail_calc": config.get("fail_calc", "count(*)"),
         "warn_if": config.get("warn_if", "!= 0"),
         "error_if": config.get("error_if", "!= 0"),
+        "rebuild_by_date": (config.get("meta") or {}).get("lb_rebuild_by_date"),
     }
 
 
@@ -93,10 +102,23 @@ def _cautious(models: set[str], tests: Mapping[str, Iterable[str]]) -> set[str]:
 
 
 @dataclass(frozen=True)
+class ByDate:
+    """A table rebuilt by date: its date column, the raw entity its dates come from and every
+    raw entity it reads (through views)."""
+
+    column: str
+    source: str
+    reads: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Replay:
     models: list[tuple[str, dict[str, Any]]]  # dependency order
     tests: list[tuple[str, dict[str, Any]]]
+    stamp: str = ""
+    by_date: dict[str, ByDate] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # tables, tests: filled by replay()
+    rebuilt: dict[str, str] = field(default_factory=dict)  # table: "in full" or the dates rebuilt
 
 
 def replay_for(
@@ -116,7 +138,85 @@ def replay_for(
     other = sorted(uid for uid in models if nodes[uid]["materialized"] not in REPLAYABLE)
     if other:
         return None, f"{other[0]} is {nodes[other[0]]['materialized']}, not a table or view"
-    return Replay(models=_in_dependency_order(models, nodes), tests=[(t, nodes[t]) for t in sorted(tests)]), ""
+    by_date = {uid: b for uid in models if (b := _by_date(uid, nodes)) is not None}
+    return Replay(models=_in_dependency_order(models, nodes), tests=[(t, nodes[t]) for t in sorted(tests)],
+                  stamp=stamp, by_date=by_date), ""
+
+
+RAW_SOURCE = "source.lb_pipelines.lightning_bolt."
+BUILDS_TABLE = "raw.model_builds"
+
+
+def _by_date(uid: str, nodes: Mapping[str, Any]) -> ByDate | None:
+    """How `uid` may be rebuilt by date, or None: not declared, not a table, or it reads
+    something other than raw entities through views (a snapshot, another table)."""
+    declared = nodes[uid].get("rebuild_by_date")
+    if not declared or nodes[uid]["materialized"] != "table":
+        return None
+    reads: set[str] = set()
+    todo, seen = list(nodes[uid]["depends_on"]), set()
+    while todo:
+        parent = todo.pop()
+        if parent in seen:
+            continue
+        seen.add(parent)
+        if parent.startswith(RAW_SOURCE):
+            reads.add(parent.removeprefix(RAW_SOURCE))
+        elif parent in nodes and nodes[parent]["materialized"] == "view":
+            todo.extend(nodes[parent]["depends_on"])
+        else:
+            return None
+    if declared["source"] not in reads:
+        return None
+    return ByDate(column=declared["column"], source=declared["source"], reads=frozenset(reads))
+
+
+def last_load_id(conn: duckdb.DuckDBPyConnection) -> int:
+    from lb_pipelines.warehouse.raw_load import LOAD_LOG_TABLE, ensure_raw_tables
+
+    ensure_raw_tables(conn)
+    return conn.execute(f"SELECT coalesce(max(load_id), 0) FROM {LOAD_LOG_TABLE}").fetchall()[0][0]
+
+
+def note_builds(conn: duckdb.DuckDBPyConnection, uids: Iterable[str], stamp: str | None, load_id: int = 0) -> None:
+    """Record that `uids` were built by this project from every load up to `load_id`;
+    stamp None forgets them (a build under way, or one that may have failed)."""
+    uids = sorted(uids)
+    if not uids:
+        return
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {BUILDS_TABLE} (unique_id VARCHAR, stamp VARCHAR, load_id BIGINT)")
+    conn.execute(f"DELETE FROM {BUILDS_TABLE} WHERE unique_id IN (SELECT unnest($uids))", {"uids": uids})
+    if stamp is not None:
+        conn.executemany(f"INSERT INTO {BUILDS_TABLE} VALUES (?, ?, ?)", [[u, stamp, load_id] for u in uids])
+
+
+def dates_since_build(conn: duckdb.DuckDBPyConnection, uid: str, by: ByDate, stamp: str) -> list[tuple[Any, Any]] | None:
+    """The date ranges of `uid` to rebuild (merged; none when nothing it reads was loaded
+    since), or None when only a full rebuild is exact."""
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {BUILDS_TABLE} (unique_id VARCHAR, stamp VARCHAR, load_id BIGINT)")
+    built = conn.execute(f"SELECT stamp, load_id FROM {BUILDS_TABLE} WHERE unique_id = ?", [uid]).fetchall()
+    if not built or built[0][0] != stamp:
+        return None
+    from lb_pipelines.warehouse.raw_load import LOAD_LOG_TABLE
+
+    loads = conn.execute(
+        f"SELECT entity, window_start, window_end, changed FROM {LOAD_LOG_TABLE} "
+        "WHERE load_id > ? AND entity IN (SELECT unnest(?)) ORDER BY load_id",
+        [built[0][1], sorted(by.reads)],
+    ).fetchall()
+    ranges = []
+    for entity, start, end, changed in loads:
+        if entity == by.source and start is not None:
+            ranges.append((start, end))
+        elif entity == by.source or changed is not False:
+            return None  # the whole source reloaded, or reference data it reads changed
+    merged: list[tuple[Any, Any]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1] + dt.timedelta(days=1):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _in_dependency_order(models: set[str], nodes: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -181,9 +281,11 @@ def replay(conn: duckdb.DuckDBPyConnection, plan: Replay) -> list[TestOutcome]:
     conn.execute("BEGIN TRANSACTION")
     try:
         started = time.perf_counter()
-        for _, node in plan.models:
+        loaded = last_load_id(conn)
+        for uid, node in plan.models:
             if node["materialized"] == "table":
-                conn.execute(f"CREATE OR REPLACE TABLE {node['relation_name']} AS (\n{node['compiled_code']}\n)")
+                plan.rebuilt[uid] = _rebuild(conn, uid, node, plan)
+        note_builds(conn, plan.by_date, plan.stamp, loaded)
         plan.seconds["tables"] = time.perf_counter() - started
         outcomes = run_tests(conn, plan.tests)
         plan.seconds["tests"] = time.perf_counter() - started - plan.seconds["tables"]
@@ -194,3 +296,19 @@ def replay(conn: duckdb.DuckDBPyConnection, plan: Replay) -> list[TestOutcome]:
         conn.execute("ROLLBACK")
         raise
     return outcomes
+
+
+def _rebuild(conn: duckdb.DuckDBPyConnection, uid: str, node: Mapping[str, Any], plan: Replay) -> str:
+    """Rebuild one table, by date when that is exact (see the module's docstring); says how."""
+    by = plan.by_date.get(uid)
+    ranges = dates_since_build(conn, uid, by, plan.stamp) if by is not None else None
+    relation, sql = node["relation_name"], node["compiled_code"]
+    if ranges is None:
+        conn.execute(f"CREATE OR REPLACE TABLE {relation} AS (\n{sql}\n)")
+        return "in full"
+    for start, end in ranges:
+        dates = {"start": start, "end": end}
+        conn.execute(f'DELETE FROM {relation} WHERE "{by.column}" BETWEEN $start AND $end', dates)
+        conn.execute(f'INSERT INTO {relation} SELECT * FROM (\n{sql}\n) WHERE "{by.column}" BETWEEN $start AND $end',
+                     dates)
+    return ", ".join(f"{s}..{e}" for s, e in ranges) or "no dates loaded since its last build"

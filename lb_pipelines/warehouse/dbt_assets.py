@@ -89,15 +89,19 @@ def project() -> tuple[str, dict[str, Any]]:
     pool="warehouse",
 )
 def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBResource):
+    stamp, nodes = project()
+    by_date = _by_date_models(context, nodes)
     with warehouse.get_connection() as conn:
         ensure_delivery_tables(conn)  # the ledger views read them, even before the first delivery
-    stamp, nodes = project()
+        loaded = compiled_models.last_load_id(conn)
     change_run = context.run.tags.get(TRIGGER_TAG) == CHANGE_LOG_TRIGGER
     if change_run:
         models, tests = _change_run_tests(context, nodes)
         replayed = yield from _replay_compiled(context, warehouse, stamp, models, tests)
         if replayed:
             return
+    with warehouse.get_connection() as conn:
+        compiled_models.note_builds(conn, by_date, None)  # until dbt has built them all
     with _warehouse_env(warehouse.database):
         target = lightning_bolt_dbt.project_dir / lightning_bolt_dbt.target_path / f"{context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
         cache = _parse_cache(warehouse.database)
@@ -110,8 +114,17 @@ def warehouse_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         yield from invocation.stream()
         _keep_parse(target, cache)
         compiled_models.record_compiled(target / "manifest.json", warehouse.database, stamp)
+    with warehouse.get_connection() as conn:  # dbt succeeded: they hold every load up to `loaded`
+        compiled_models.note_builds(conn, by_date, stamp, loaded)
     if change_run and not context.selected_asset_check_keys:
         _test_after_dbt(context, warehouse, stamp, models, tests)
+
+
+def _by_date_models(context: dg.AssetExecutionContext, nodes: Mapping[str, Any]) -> list[str]:
+    """The selected models a change run may rebuild by date (compiled_models.py)."""
+    specs = context.assets_def.specs_by_key
+    uids = (specs[k].metadata[UNIQUE_ID] for k in context.selected_asset_keys)
+    return [uid for uid in uids if (nodes[uid].get("config", {}).get("meta") or {}).get("lb_rebuild_by_date")]
 
 
 def _change_run_tests(
@@ -153,9 +166,11 @@ def _replay_compiled(context: dg.AssetExecutionContext, warehouse: DuckDBResourc
     context.log.info(f"change run: {tables} tables rebuilt ({plan.seconds['tables']:.2f} s) and {len(outcomes)} "
                      f"tests run ({plan.seconds['tests']:.2f} s) from the SQL dbt compiled at its last build, "
                      f"{time.perf_counter() - started:.2f} s in all"
+                     + "".join(f"; {uid.rsplit('.', 1)[-1]} rebuilt {plan.rebuilt.get(uid, 'in full')}" for uid in plan.by_date)
                      + (f"; tests warning: {', '.join(warned)}" if warned else ""))
     for uid, _ in plan.models:  # in dependency order, as Dagster requires of a multi-asset
-        yield dg.MaterializeResult(asset_key=models[uid], metadata={"built_by": "compiled SQL replay (change run)"})
+        rebuilt = {"rebuilt": plan.rebuilt[uid]} if uid in plan.by_date else {}
+        yield dg.MaterializeResult(asset_key=models[uid], metadata={"built_by": "compiled SQL replay (change run)"} | rebuilt)
     yield from _check_results(checks, outcomes)
     return True
 

@@ -26,6 +26,10 @@ from lb_pipelines.warehouse import raw_load_sql
 RAW_SCHEMA = "raw"
 PROBLEMS_TABLE = f"{RAW_SCHEMA}.load_problems"
 LOAD_LOG_TABLE = f"{RAW_SCHEMA}.load_log"
+LOAD_SEQUENCE = f"{RAW_SCHEMA}.load_log_sequence"
+# A load compares what it replaced with what it wrote when the replaced rows are this few (the
+# reference data, a change run's dates); a larger window (a full reload) is taken as changed.
+COMPARE_MAX_ROWS = 200_000
 BATCH_SIZE = 50_000
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -104,6 +108,12 @@ def ensure_raw_tables(conn: duckdb.DuckDBPyConnection) -> None:
             entity VARCHAR, window_start DATE, window_end DATE, since_id BIGINT,
             rows BIGINT, source VARCHAR, loaded_at TIMESTAMPTZ)"""
     )
+    # load_id orders the loads (loaded_at cannot: LB_NOW pins it); changed says whether the load
+    # altered the rows it replaced (NULL: not compared). A change run's models read both
+    # (compiled_models.py) to rebuild only the dates loaded since their last build.
+    conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {LOAD_SEQUENCE}")
+    conn.execute(f"ALTER TABLE {LOAD_LOG_TABLE} ADD COLUMN IF NOT EXISTS load_id BIGINT")
+    conn.execute(f"ALTER TABLE {LOAD_LOG_TABLE} ADD COLUMN IF NOT EXISTS changed BOOLEAN")
 
 
 def _window_predicate(spec: Entity) -> str:
@@ -112,6 +122,26 @@ def _window_predicate(spec: Entity) -> str:
         return f'"{spec.window_fields[0]}" BETWEEN $start AND $end'
     first, last = spec.window_fields
     return f'"{first}" <= $end AND "{last}" >= $start'
+
+
+def _replaced_rows(spec: Entity, windowed: Window | None) -> str:
+    """SQL for the rows a load replaces: its window's, or all of them."""
+    return _window_predicate(spec) if windowed is not None else "true"
+
+
+def _window_params(windowed: Window | None) -> dict[str, Any]:
+    return {"start": windowed.start, "end": windowed.end} if windowed is not None else {}
+
+
+def _changed(conn: duckdb.DuckDBPyConnection, target: str, replaced: str, windowed: Window | None) -> bool:
+    """Whether the rows now in the replaced part differ from those before (as multisets)."""
+    after = f"SELECT * EXCLUDE (_loaded_at) FROM {target} WHERE {replaced}"
+    return bool(scalar(
+        conn,
+        f"SELECT EXISTS ({after} EXCEPT ALL SELECT * FROM _lb_before) "
+        f"OR EXISTS (SELECT * FROM _lb_before EXCEPT ALL {after})",
+        _window_params(windowed),
+    ))
 
 
 def _batches(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -171,6 +201,12 @@ def load_entity(
     )
     conn.execute("BEGIN TRANSACTION")
     try:
+        replaced = _replaced_rows(spec, windowed)
+        before = scalar(conn, f"SELECT count(*) FROM {target} WHERE {replaced}", _window_params(windowed))
+        compared = spec.read != "since_id" and before <= COMPARE_MAX_ROWS
+        if compared and before:
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE _lb_before AS SELECT * EXCLUDE (_loaded_at) FROM {target} "
+                         f"WHERE {replaced}", _window_params(windowed))
         if spec.read == "full":
             conn.execute(f"DELETE FROM {target}")
         elif windowed is not None:
@@ -197,10 +233,12 @@ def load_entity(
                 conn.execute(insert, {"loaded_at": loaded_at})
                 conn.unregister("_lb_batch")
                 rows += len(batch)
+        changed = (_changed(conn, target, replaced, windowed) if before else rows > 0) if compared else None
         conn.execute(
-            f"INSERT INTO {LOAD_LOG_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"""INSERT INTO {LOAD_LOG_TABLE} (entity, window_start, window_end, since_id, rows, source,
+                loaded_at, load_id, changed) VALUES (?, ?, ?, ?, ?, ?, ?, nextval('{LOAD_SEQUENCE}'), ?)""",
             [entity, windowed and windowed.start, windowed and windowed.end, since_id, rows,
-             source.description, loaded_at],
+             source.description, loaded_at, changed],
         )
         conn.execute("COMMIT")
     except BaseException:
@@ -209,6 +247,7 @@ def load_entity(
     finally:
         if checked is not None:
             raw_load_sql.drop_checked(conn)
+        conn.execute("DROP TABLE IF EXISTS _lb_before")
 
     problems = record_reference_problems(conn, entity, loaded_at)
     table_rows = scalar(conn, f"SELECT count(*) FROM {target}")
